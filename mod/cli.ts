@@ -1,0 +1,105 @@
+// The command-line program: commander wiring only. Each command maps to one action function in its
+// stage module that returns an exit status; main.ts owns the process (signals, exit).
+
+import { Command, CommanderError, Option } from "@commander-js/extra-typings";
+import { runConfigValidate } from "./config/validate.ts";
+import { BackupError, ExitCode } from "./lib/errors.ts";
+import { type LogLevel, logLevels, setLogLevel } from "./lib/log.ts";
+import { commit, version } from "./version.ts";
+
+/** Where commands write their results (stdout); diagnostics go through the logger. */
+export interface CliOutput {
+  stdout(text: string): void;
+}
+
+/** Options every command accepts, before or after the subcommand name. */
+export interface GlobalOptions {
+  configDir: string;
+  logLevel?: LogLevel;
+  verbose?: boolean;
+  quiet?: boolean;
+}
+
+const exitCodeHelp = `
+Exit status:
+  0    ok
+  1    failed
+  2    usage or configuration invalid
+  3    partial: some services or hosts failed, the rest succeeded
+  75   skipped: another run holds the lock
+  130  interrupted by SIGINT, 143 by SIGTERM`;
+
+/** Applies --log-level, --verbose and --quiet; the last word wins in that order of strength. */
+function applyLogOptions(options: GlobalOptions): void {
+  if (options.logLevel) setLogLevel(options.logLevel);
+  if (options.quiet) setLogLevel("warn");
+  if (options.verbose) setLogLevel("debug");
+}
+
+/** Builds the commander program; `setExitCode` receives each action's exit status. */
+export function buildProgram(output: CliOutput, setExitCode: (code: number) => void) {
+  const program = new Command()
+    .name("backupctl")
+    .description("Pull-based backups for fleets of Linux servers: stage on clients, pull into restic, maintain.")
+    .version(`backupctl ${version} (commit ${commit})`, "-V, --version", "print the version and build commit")
+    .addOption(
+      new Option("--config-dir <dir>", "configuration directory")
+        .env("BACKUPCTL_CONFIG_DIR")
+        .default("/etc/backup"),
+    )
+    .addOption(new Option("--log-level <level>", "minimum log level").choices(logLevels))
+    .option("-v, --verbose", "log debug messages (same as --log-level debug)")
+    .option("-q, --quiet", "log only warnings and errors")
+    .addHelpText("after", exitCodeHelp)
+    .showSuggestionAfterError(true)
+    .exitOverride()
+    .configureOutput({
+      writeOut: (text) => output.stdout(text),
+      writeErr: (text) => process.stderr.write(text),
+    });
+
+  /** Returns the global options as seen from a subcommand, and applies the log settings. */
+  function globalOptions(command: { optsWithGlobals(): unknown }): GlobalOptions {
+    const options = command.optsWithGlobals() as GlobalOptions;
+    applyLogOptions(options);
+    return options;
+  }
+
+  const config = program.command("config").description("work with the configuration files");
+  config
+    .command("validate")
+    .description(
+      "check the configuration files for structure, names and permissions (exit 0 when valid, 2 when not)",
+    )
+    .argument("[files...]", "validate only these files")
+    .option("--client", "validate only the client configuration and its services")
+    .option("--server", "validate only the server configuration")
+    .option("--json", "print the issues as JSON")
+    .addHelpText("after", exitCodeHelp)
+    .action(async (files, options, command) => {
+      const { configDir } = globalOptions(command);
+      setExitCode(await runConfigValidate({ configDir, files, ...options }, output));
+    });
+
+  return program;
+}
+
+/** Runs the program with process arguments (without node/binary prefix) and returns the exit status. */
+export async function runCli(args: string[], output: CliOutput): Promise<number> {
+  let exitCode: number = ExitCode.ok;
+  const program = buildProgram(output, (code) => {
+    exitCode = code;
+  });
+  try {
+    await program.parseAsync(args, { from: "user" });
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      // --help and --version end through exitOverride with code 0; everything else is a usage error
+      return error.exitCode === 0 ? ExitCode.ok : ExitCode.usage;
+    }
+    throw error;
+  }
+  return exitCode;
+}
+
+export { BackupError };
