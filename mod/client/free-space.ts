@@ -1,0 +1,34 @@
+// Free-space checks of base_backup_dir: before staging (against min_free_space_mb plus an estimate
+// from the last archive) and before archiving (against what staging actually produced).
+
+import { statfs } from "node:fs/promises";
+import { BackupError, errorMessage } from "../lib/errors.ts";
+
+const mebibyte = 1024 * 1024;
+
+/** Returns the bytes available to unprivileged writers on the filesystem holding path. Throws BackupError when statfs fails. */
+export async function availableBytes(path: string): Promise<number> {
+  try {
+    const stats = await statfs(path);
+    return Number(stats.bavail) * Number(stats.bsize);
+  } catch (error) {
+    throw new BackupError(`Cannot read the free space of "${path}": ${errorMessage(error)}`, {
+      cause: error,
+    });
+  }
+}
+
+/** Throws BackupError when fewer than minFreeMb + neededBytes are free at path. */
+export async function ensureFreeSpace(
+  path: string,
+  options: { minFreeMb: number; neededBytes: number; purpose: string },
+): Promise<void> {
+  const available = await availableBytes(path);
+  const required = options.minFreeMb * mebibyte + options.neededBytes;
+  if (available < required) {
+    throw new BackupError(
+      `Not enough free space in "${path}" for ${options.purpose}: ${Math.floor(available / mebibyte)} MiB free, ${Math.ceil(required / mebibyte)} MiB needed (min_free_space_mb ${options.minFreeMb} + ${Math.ceil(options.neededBytes / mebibyte)} MiB estimated)`,
+      { hint: "free space there, lower min_free_space_mb, or move base_backup_dir" },
+    );
+  }
+}
