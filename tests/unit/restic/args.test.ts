@@ -1,0 +1,303 @@
+import { describe, expect, test } from "bun:test";
+import {
+  formatResticTime,
+  isValidReadDataSubset,
+  resticBackupArgs,
+  resticCatConfigArgs,
+  resticCheckArgs,
+  resticForgetArgs,
+  resticInitArgs,
+  resticRestoreArgs,
+  resticSnapshotsArgs,
+  resticStatsArgs,
+  resticUnlockArgs,
+} from "../../../mod/restic/args.ts";
+
+const archiveTime = new Date("2026-11-26T03:04:05Z");
+
+describe("resticBackupArgs", () => {
+  const cases: [string, Parameters<typeof resticBackupArgs>, string[]][] = [
+    [
+      "a local repository with host, timestamp tag and archive time",
+      [
+        "/srv/restic/web01",
+        "/var/tmp/backupctl/web01/data",
+        { host: "web01", tags: ["20261126_030405"], time: archiveTime },
+      ],
+      [
+        "--repo=/srv/restic/web01",
+        "backup",
+        "--host=web01",
+        "--tag=backupctl",
+        "--tag=20261126_030405",
+        "--time=2026-11-26 03:04:05",
+        "--ignore-inode",
+        "--ignore-ctime",
+        "--json",
+        "--",
+        "/var/tmp/backupctl/web01/data",
+      ],
+    ],
+    [
+      "a partial archive, a backend URL and extra options from config",
+      [
+        "sftp:backup@nas:/restic/db1",
+        "/data",
+        {
+          host: "db1",
+          tags: ["20261126_030405", "partial"],
+          extraOptions: ["--exclude-caches", "--limit-upload=1000"],
+        },
+      ],
+      [
+        "--repo=sftp:backup@nas:/restic/db1",
+        "backup",
+        "--host=db1",
+        "--tag=backupctl",
+        "--tag=20261126_030405",
+        "--tag=partial",
+        "--ignore-inode",
+        "--ignore-ctime",
+        "--json",
+        "--exclude-caches",
+        "--limit-upload=1000",
+        "--",
+        "/data",
+      ],
+    ],
+    [
+      "a host and a path that start with a dash stay values",
+      ["-repo", "-data", { host: "-x", tags: ["backupctl"] }],
+      [
+        "--repo=-repo",
+        "backup",
+        "--host=-x",
+        "--tag=backupctl",
+        "--ignore-inode",
+        "--ignore-ctime",
+        "--json",
+        "--",
+        "-data",
+      ],
+    ],
+  ];
+  for (const [name, input, expected] of cases) {
+    test(name, () => expect(resticBackupArgs(...input)).toEqual(expected));
+  }
+
+  const refusals: [string, Parameters<typeof resticBackupArgs>, string][] = [
+    [
+      "a tag with a comma, which restic would split",
+      ["/r", "/d", { host: "h", tags: ["a,b"] }],
+      "without commas",
+    ],
+    ["an empty tag", ["/r", "/d", { host: "h", tags: [""] }], "non-empty"],
+    ["a tag with a newline", ["/r", "/d", { host: "h", tags: ["a\nb"] }], "whitespace"],
+    ["an empty host", ["/r", "/d", { host: "" }], "host is empty"],
+    ["an empty repository", ["", "/d", { host: "h" }], "repository is empty"],
+    ["an empty path", ["/r", "", { host: "h" }], "path is empty"],
+  ];
+  for (const [name, input, message] of refusals) {
+    test(`refuses ${name}`, () => expect(() => resticBackupArgs(...input)).toThrow(message));
+  }
+
+  test("never carries a password", () => {
+    const args = resticBackupArgs("/r", "/d", { host: "h" });
+    expect(args.some((argument) => /password/i.test(argument))).toBe(false);
+  });
+});
+
+describe("resticSnapshotsArgs", () => {
+  const cases: [string, Parameters<typeof resticSnapshotsArgs>, string[]][] = [
+    ["all snapshots", ["/r"], ["--repo=/r", "snapshots", "--json"]],
+    ["one host", ["/r", { host: "web01" }], ["--repo=/r", "snapshots", "--json", "--host=web01"]],
+    [
+      "tags that must all be present, without a lock",
+      ["/r", { host: "web01", tags: ["backupctl", "20261126_030405"], isLockFree: true }],
+      ["--repo=/r", "--no-lock", "snapshots", "--json", "--host=web01", "--tag=backupctl,20261126_030405"],
+    ],
+  ];
+  for (const [name, input, expected] of cases) {
+    test(name, () => expect(resticSnapshotsArgs(...input)).toEqual(expected));
+  }
+});
+
+describe("resticForgetArgs", () => {
+  const cases: [string, Parameters<typeof resticForgetArgs>, string[]][] = [
+    [
+      "a structured policy with prune, grouped by host",
+      ["/r", { keep_daily: 7, keep_weekly: 4, keep_monthly: 6 }, { prune: true }],
+      [
+        "--repo=/r",
+        "forget",
+        "--group-by=host",
+        "--keep-daily=7",
+        "--keep-weekly=4",
+        "--keep-monthly=6",
+        "--prune",
+      ],
+    ],
+    [
+      "every structured key, without prune",
+      [
+        "/r",
+        {
+          keep_last: 3,
+          keep_hourly: 24,
+          keep_daily: 7,
+          keep_weekly: 4,
+          keep_monthly: 12,
+          keep_yearly: 2,
+          keep_within: "30d",
+          keep_tag: ["pinned", "release"],
+        },
+        { prune: false },
+      ],
+      [
+        "--repo=/r",
+        "forget",
+        "--group-by=host",
+        "--keep-last=3",
+        "--keep-hourly=24",
+        "--keep-daily=7",
+        "--keep-weekly=4",
+        "--keep-monthly=12",
+        "--keep-yearly=2",
+        "--keep-within=30d",
+        "--keep-tag=pinned",
+        "--keep-tag=release",
+      ],
+    ],
+    [
+      "a zero count is left out, as restic 0.14 reads 0 as unset",
+      ["/r", { keep_last: 0, keep_daily: 7 }, { prune: false }],
+      ["--repo=/r", "forget", "--group-by=host", "--keep-daily=7"],
+    ],
+    [
+      "a legacy option string split into argv",
+      ["/r", ["--keep-daily", "7", "--keep-weekly", "4"], { prune: true }],
+      ["--repo=/r", "forget", "--group-by=host", "--keep-daily", "7", "--keep-weekly", "4", "--prune"],
+    ],
+    [
+      "a legacy --prune gives way to prune: false",
+      ["/r", ["--keep-last", "5", "--prune"], { prune: false }],
+      ["--repo=/r", "forget", "--group-by=host", "--keep-last", "5"],
+    ],
+    [
+      "another grouping",
+      ["/r", { keep_last: 1 }, { prune: false, groupBy: "host,paths" }],
+      ["--repo=/r", "forget", "--group-by=host,paths", "--keep-last=1"],
+    ],
+  ];
+  for (const [name, input, expected] of cases) {
+    test(name, () => expect(resticForgetArgs(...input)).toEqual(expected));
+  }
+
+  const refusals: [string, Parameters<typeof resticForgetArgs>, string][] = [
+    ["an empty policy", ["/r", {}, { prune: true }], "keeps nothing"],
+    ["a negative count", ["/r", { keep_last: -1 }, { prune: true }], "not a whole number"],
+    ["a fractional count", ["/r", { keep_daily: 1.5 }, { prune: true }], "not a whole number"],
+    ["a malformed keep_within", ["/r", { keep_within: "30 days" }, { prune: true }], "not a duration"],
+    ["a legacy string without any --keep", ["/r", ["--compact"], { prune: true }], "keep nothing"],
+    [
+      "a legacy string naming another repository",
+      ["/r", ["--keep-last", "1", "--repo=/other"], { prune: true }],
+      "--repo=/other",
+    ],
+    [
+      "a legacy host filter",
+      ["/r", ["--keep-last", "1", "--host", "x"], { prune: true }],
+      "not a retention option",
+    ],
+    [
+      "a legacy password file",
+      ["/r", ["-l", "1", "--password-file=/x"], { prune: true }],
+      "not a retention option",
+    ],
+  ];
+  for (const [name, input, message] of refusals) {
+    test(`refuses ${name}`, () => expect(() => resticForgetArgs(...input)).toThrow(message));
+  }
+});
+
+describe("resticCheckArgs", () => {
+  const cases: [string, Parameters<typeof resticCheckArgs>, string[]][] = [
+    ["a structural check", ["/r"], ["--repo=/r", "check"]],
+    [
+      "a rotating subset",
+      ["/r", { readDataSubset: "2/7" }],
+      ["--repo=/r", "check", "--read-data-subset=2/7"],
+    ],
+    [
+      "check_options and a percentage",
+      ["/r", { options: ["--with-cache"], readDataSubset: "10%" }],
+      ["--repo=/r", "check", "--with-cache", "--read-data-subset=10%"],
+    ],
+  ];
+  for (const [name, input, expected] of cases) {
+    test(name, () => expect(resticCheckArgs(...input)).toEqual(expected));
+  }
+
+  for (const subset of ["0/3", "4/3", "1/0", "-1/3", "all", "1/3 --read-data"]) {
+    test(`refuses the subset "${subset}"`, () =>
+      expect(() => resticCheckArgs("/r", { readDataSubset: subset })).toThrow());
+  }
+});
+
+describe("the remaining builders", () => {
+  const cases: [string, () => string[], string[]][] = [
+    ["init", () => resticInitArgs("/srv/restic/web01"), ["--repo=/srv/restic/web01", "init"]],
+    ["unlock removes stale locks only", () => resticUnlockArgs("/r"), ["--repo=/r", "unlock"]],
+    [
+      "cat config reads without a lock",
+      () => resticCatConfigArgs("/r"),
+      ["--repo=/r", "--no-lock", "cat", "config"],
+    ],
+    ["stats of everything", () => resticStatsArgs("/r"), ["--repo=/r", "--no-lock", "stats", "--json"]],
+    [
+      "stats of a host's latest snapshot in raw-data mode",
+      () => resticStatsArgs("/r", { mode: "raw-data", host: "web01", snapshot: "latest" }),
+      ["--repo=/r", "--no-lock", "stats", "--json", "--mode=raw-data", "--host=web01", "--", "latest"],
+    ],
+    [
+      "restore of the latest snapshot of a host",
+      () => resticRestoreArgs("/r", "latest", "/restore", { host: "web01" }),
+      ["--repo=/r", "restore", "--target=/restore", "--host=web01", "--", "latest"],
+    ],
+    [
+      "restore of one service of a snapshot",
+      () => resticRestoreArgs("/r", "b02722e1", "/restore", { include: ["/data/compose/app"] }),
+      ["--repo=/r", "restore", "--target=/restore", "--include=/data/compose/app", "--", "b02722e1"],
+    ],
+  ];
+  for (const [name, build, expected] of cases) {
+    test(name, () => expect(build()).toEqual(expected));
+  }
+
+  test("unlock never removes live locks", () => {
+    expect(resticUnlockArgs("/r")).not.toContain("--remove-all");
+  });
+});
+
+describe("formatResticTime and isValidReadDataSubset", () => {
+  test("formats the archive time in UTC as restic's --time wants it", () => {
+    expect(formatResticTime(new Date("2026-01-02T23:59:58.900Z"))).toBe("2026-01-02 23:59:58");
+    expect(() => formatResticTime(new Date("nonsense"))).toThrow(RangeError);
+  });
+
+  const subsets: [string, boolean][] = [
+    ["1/3", true],
+    ["3/3", true],
+    ["0/3", false],
+    ["4/3", false],
+    ["12.5%", true],
+    ["500M", true],
+    ["1024", true],
+    ["", false],
+    ["1/3/4", false],
+  ];
+  for (const [subset, isValid] of subsets) {
+    test(`"${subset}" is ${isValid ? "" : "not "}a valid subset`, () =>
+      expect(isValidReadDataSubset(subset)).toBe(isValid));
+  }
+});
