@@ -83,6 +83,18 @@ export interface ServiceOptions {
   cwd?: string;
 }
 
+/** Options of `ServiceProcess.stop`. */
+export interface StopOptions {
+  /** First signal; default SIGTERM. */
+  signal?: NodeJS.Signals;
+  /** How long to wait after it before SIGKILL; default 15 s. */
+  timeoutMs?: number;
+  /** End descendants outside the process group first (sshd's per-connection processes). */
+  sessionsFirst?: boolean;
+  /** Send the first signal to the leader only, not its group. */
+  leaderOnly?: boolean;
+}
+
 /** A long-running service in its own process group, its output going to a log file. */
 export class ServiceProcess {
   readonly name: string;
@@ -143,7 +155,9 @@ export class ServiceProcess {
    * Sends `signal` to the whole process group, waits up to `timeoutMs`, then SIGKILLs the group and any
    * descendant still alive. With `sessionsFirst`, descendants that left the group (setsid, like sshd's
    * per-connection processes) are ended before the leader, while it can still reap them: orphaned, they
-   * would stay zombies under an init that does not reap. Idempotent: later calls wait for the first.
+   * would stay zombies under an init that does not reap. With `leaderOnly`, the first signal goes to the
+   * leader alone, for daemons that shut their helpers down in order (dockerd and its containerd).
+   * Idempotent: later calls wait for the first.
    */
   stop(
     options: { signal?: NodeJS.Signals; timeoutMs?: number; sessionsFirst?: boolean } = {},
@@ -152,11 +166,7 @@ export class ServiceProcess {
     return this.stopping;
   }
 
-  private async terminate(
-    signal: NodeJS.Signals,
-    timeoutMs: number,
-    options: { sessionsFirst?: boolean },
-  ): Promise<void> {
+  private async terminate(signal: NodeJS.Signals, timeoutMs: number, options: StopOptions): Promise<void> {
     if (!this.isRunning) return;
     const tree = listDescendants(this.pid);
     const treeStarts = tree.map((pid) => ({ pid, startTime: readStatField(pid, 19) }));
@@ -171,7 +181,8 @@ export class ServiceProcess {
         });
       });
     }
-    signalGroup(this.pid, signal);
+    if (options.leaderOnly) signalProcess(this.pid, signal);
+    else signalGroup(this.pid, signal);
     const hasExited = await Promise.race([
       this.child.exited.then(() => true),
       Bun.sleep(timeoutMs).then(() => false),
