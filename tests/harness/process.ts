@@ -159,9 +159,7 @@ export class ServiceProcess {
    * leader alone, for daemons that shut their helpers down in order (dockerd and its containerd).
    * Idempotent: later calls wait for the first.
    */
-  stop(
-    options: { signal?: NodeJS.Signals; timeoutMs?: number; sessionsFirst?: boolean } = {},
-  ): Promise<void> {
+  stop(options: StopOptions = {}): Promise<void> {
     this.stopping ??= this.terminate(options.signal ?? "SIGTERM", options.timeoutMs ?? 15_000, options);
     return this.stopping;
   }
