@@ -81,7 +81,7 @@ export interface RunResult {
 }
 
 /** Why a command failed. */
-export type CommandFailure = "exit-code" | "signal" | "timeout" | "abort" | "spawn" | "output";
+export type CommandFailure = "exit-code" | "signal" | "timeout" | "abort" | "spawn" | "input" | "output";
 
 /** A command that failed; a BackupError whose message names the command, the reason and the stderr tail. */
 export class CommandError extends BackupError {
@@ -265,7 +265,7 @@ function startCommand(command: CommandDescription, options: StreamOptions): Comm
   const envNote =
     names.length > 0 ? ` (env ${names.join(", ")}${options.shouldInheritEnv === false ? " only" : ""})` : "";
   const cwdNote = options.cwd ? ` in "${options.cwd}"` : "";
-  command.logger.debug(`run: ${command.display}${envNote}${cwdNote}`);
+  command.logger.debug(command.redactText(`run: ${command.display}${envNote}${cwdNote}`));
 
   if (options.signal?.aborted) return rejectCommand(command, "was aborted before it started", "abort");
   if (options.cwd !== undefined && !isDirectory(options.cwd)) {
@@ -475,8 +475,13 @@ function feedStdin(
     ),
   );
   if (source === "pipe") return stdin;
-  if (source instanceof Readable) source.pipe(stdin);
-  else if (typeof source === "string" || source instanceof Uint8Array) stdin.end(source);
+  if (source instanceof Readable) {
+    // pipe() does not pass a source error on: without this the child would wait for more input forever
+    source.once("error", (error) =>
+      failCommand(state, "input", `input failed: ${errorMessage(error)}`, error),
+    );
+    source.pipe(stdin);
+  } else if (typeof source === "string" || source instanceof Uint8Array) stdin.end(source);
   return undefined;
 }
 

@@ -354,6 +354,15 @@ describe("spawnStream", () => {
     expect(result.stdout?.trim()).toBe("6");
   });
 
+  test("an input stream that fails ends the command instead of leaving it waiting for more", async () => {
+    const input = new PassThrough();
+    input.write("partial");
+    setTimeout(() => input.destroy(new Error("SFTP read failed")), 100);
+    const error = await failureOf(run(["cat"], { input, stdout: "ignore", timeoutMs: 10_000 }));
+    expect(error.failure).toBe("input");
+    expect(error.message).toBe('Command "cat" input failed: SFTP read failed');
+  });
+
   test("a consumer that exits early does not crash the writer", async () => {
     const handle = spawnStream(["head", "-c", "1"], { stdin: "pipe", stdout: "capture" });
     const big = Buffer.alloc(1024 * 1024, 120);
