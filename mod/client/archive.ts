@@ -7,6 +7,7 @@ import { createHash } from "node:crypto";
 import { createReadStream } from "node:fs";
 import { chmod, chown, open, rename, rm, stat } from "node:fs/promises";
 import { basename, join } from "node:path";
+import type { Tools } from "../config/tools.ts";
 import { syncDirectory, writeFileAtomic } from "../lib/atomic.ts";
 import { BackupError, errorMessage } from "../lib/errors.ts";
 import { which } from "../lib/exec.ts";
@@ -26,13 +27,8 @@ export interface CompressionSettings {
   threads?: number;
 }
 
-/** The commands the archive is made with. */
-export interface ArchiveTools {
-  tar: string;
-  gzip: string;
-  pigz: string;
-  zstd: string;
-}
+/** The commands the archive is made with (`tools.*_cmd`, each an argv prefix). */
+export type ArchiveTools = Pick<Tools, "tar_cmd" | "gzip_cmd" | "pigz_cmd" | "zstd_cmd">;
 
 /** Returns the file extension of an algorithm. */
 export function archiveExtension(algorithm: CompressionAlgorithm): string {
@@ -48,18 +44,18 @@ export function archiveFileName(hostname: string, time: Date, algorithm: Compres
 export function compressorArgv(
   settings: CompressionSettings,
   tools: ArchiveTools,
-  hasPigz = Boolean(which(tools.pigz)),
+  hasPigz = Boolean(which(tools.pigz_cmd[0] ?? "pigz")),
 ): string[] {
   if (settings.algorithm === "zstd") {
     const level = settings.level ?? 3;
-    return [tools.zstd, `-${level}`, `-T${settings.threads ?? 0}`, "-q", "-c"];
+    return [...tools.zstd_cmd, `-${level}`, `-T${settings.threads ?? 0}`, "-q", "-c"];
   }
   const level = settings.level ?? 6;
   if (hasPigz) {
     const threads = settings.threads && settings.threads > 0 ? ["-p", String(settings.threads)] : [];
-    return [tools.pigz, `-${level}`, ...threads, "-c"];
+    return [...tools.pigz_cmd, `-${level}`, ...threads, "-c"];
   }
-  return [tools.gzip, `-${level}`, "-c"];
+  return [...tools.gzip_cmd, `-${level}`, "-c"];
 }
 
 /** Returns the decompressor argv that reads path and writes to stdout. */
@@ -68,16 +64,16 @@ export function decompressorArgv(
   tools: ArchiveTools,
   path: string,
 ): string[] {
-  if (algorithm === "zstd") return [tools.zstd, "-d", "-c", "-q", "--", path];
-  return [tools.gzip, "-d", "-c", "--", path];
+  if (algorithm === "zstd") return [...tools.zstd_cmd, "-d", "-c", "-q", "--", path];
+  return [...tools.gzip_cmd, "-d", "-c", "--", path];
 }
 
 /** Returns the tar argv that writes the staging dir's contents (./manifest.json, ./<type>/…) to stdout. */
-export function tarCreateArgv(tar: string, stagingDir: string): string[] {
+export function tarCreateArgv(tar: string[], stagingDir: string): string[] {
   // gnu format: raw-byte long names (non-UTF-8 safe) and one header per member; numeric ids so the
   // server stores owners as they are on the client, whatever its own user database says
   return [
-    tar,
+    ...tar,
     "--create",
     "--file=-",
     "--format=gnu",
@@ -135,12 +131,15 @@ export async function writeArchive(
   const partialPath = `${finalPath}.partial`;
   try {
     logger.info(`Writing archive "${partialPath}"`);
-    await runPipeline([tarCreateArgv(tools.tar, stagingDir), compressorArgv(options.compression, tools)], {
-      stdoutFile: { path: partialPath, mode: 0o600 },
-      logger,
-      signal: options.signal,
-      description: "create the archive",
-    });
+    await runPipeline(
+      [tarCreateArgv(tools.tar_cmd, stagingDir), compressorArgv(options.compression, tools)],
+      {
+        stdoutFile: { path: partialPath, mode: 0o600 },
+        logger,
+        signal: options.signal,
+        description: "create the archive",
+      },
+    );
     await syncFile(partialPath);
 
     // read back: the decompressor checks the stream's own checksum, tar the structure and the manifest
@@ -149,7 +148,7 @@ export async function writeArchive(
       runPipeline(
         [
           decompressorArgv(options.compression.algorithm, tools, partialPath),
-          [tools.tar, "--list", "--file=-", "--", "./manifest.json"],
+          [...tools.tar_cmd, "--list", "--file=-", "--", "./manifest.json"],
         ],
         { logger, signal: options.signal, description: "verify the archive" },
       ),

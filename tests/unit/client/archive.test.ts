@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { compressorArgv, writeArchive } from "../../../mod/client/archive.ts";
 import { Logger } from "../../../mod/lib/log.ts";
 
-const tools = { tar: "tar", gzip: "gzip", pigz: "pigz", zstd: "zstd" };
+const tools = { tar_cmd: ["tar"], gzip_cmd: ["gzip"], pigz_cmd: ["pigz"], zstd_cmd: ["zstd"] };
 const time = new Date(Date.UTC(2026, 10, 26, 3, 4, 5));
 let root: string;
 let staging: string;
