@@ -4,6 +4,7 @@
 
 import { type ChildProcess, spawn } from "node:child_process";
 import { closeSync } from "node:fs";
+import { isAbsolute, join } from "node:path";
 import { Readable, Writable } from "node:stream";
 import { BackupError, errnoCode, errorMessage } from "./errors.ts";
 import { isDirectory, openForWriting, which } from "./fs.ts";
@@ -273,7 +274,9 @@ function startCommand(command: CommandDescription, options: StreamOptions): Comm
   }
   const program = command.argv[0] as string;
   // resolved here, with the child's PATH, for a clear message instead of the runtime's spawn error
-  const executable = which(program, env.PATH ?? process.env.PATH ?? "");
+  const isRelativePath = program.includes("/") && !isAbsolute(program);
+  const lookup = isRelativePath && options.cwd !== undefined ? join(options.cwd, program) : program;
+  const executable = which(lookup, env.PATH ?? process.env.PATH ?? "");
   if (executable === undefined) {
     const where = program.includes("/") ? "is not an executable file" : "not found in PATH";
     return rejectCommand(command, `cannot start: "${command.redactText(program)}" ${where}`, "spawn");

@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, test } from "bun:test";
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { PassThrough } from "node:stream";
@@ -110,6 +110,12 @@ describe("run", () => {
   test("a missing working directory is reported before anything starts", async () => {
     const error = await failureOf(run(["true"], { cwd: join(directory, "missing") }));
     expect(error.message).toContain("does not exist");
+  });
+
+  test("a relative program path is found in the working directory given", async () => {
+    writeFileSync(join(directory, "tool.sh"), "#!/bin/sh\necho from tool\n", { mode: 0o755 });
+    const result = await run(["./tool.sh"], { cwd: directory, stdout: "capture" });
+    expect(result.stdout).toBe("from tool\n");
   });
 
   test("an empty argv is refused", async () => {
