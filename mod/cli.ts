@@ -2,9 +2,12 @@
 // stage module that returns an exit status; main.ts owns the process (signals, exit).
 
 import { Command, CommanderError, Option } from "@commander-js/extra-typings";
+import { runClient } from "./client/run.ts";
+import { runClientServices } from "./client/services-command.ts";
 import { runConfigValidate } from "./config/validate.ts";
 import { BackupError, ExitCode } from "./lib/errors.ts";
 import { type LogLevel, logLevels, setLogLevel } from "./lib/log.ts";
+import { shutdownSignal } from "./lib/shutdown.ts";
 import { commit, version } from "./version.ts";
 
 /** Where commands write their results (stdout); diagnostics go through the logger. */
@@ -40,7 +43,9 @@ function applyLogOptions(options: GlobalOptions): void {
 export function buildProgram(output: CliOutput, setExitCode: (code: number) => void) {
   const program = new Command()
     .name("backupctl")
-    .description("Pull-based backups for fleets of Linux servers: stage on clients, pull into restic, maintain.")
+    .description(
+      "Pull-based backups for fleets of Linux servers: stage on clients, pull into restic, maintain.",
+    )
     .version(`backupctl ${version} (commit ${commit})`, "-V, --version", "print the version and build commit")
     .addOption(
       new Option("--config-dir <dir>", "configuration directory")
@@ -79,6 +84,40 @@ export function buildProgram(output: CliOutput, setExitCode: (code: number) => v
     .action(async (files, options, command) => {
       const { configDir } = globalOptions(command);
       setExitCode(await runConfigValidate({ configDir, files, ...options }, output));
+    });
+
+  const client = program
+    .command("client")
+    .description("Stage 1, on each client: back up its services into one archive");
+  client
+    .command("run")
+    .description(
+      "dump, stop, copy and restart each service, then write one verified archive into base_backup_dir (exit 0 ok, 3 some services failed, 75 another run holds the lock)",
+    )
+    .option("-n, --dry-run", "change nothing: print the plan and every command that would run")
+    .option("--service <name...>", "back up only these services (name or type/name)")
+    .addHelpText("after", exitCodeHelp)
+    .action(async (options, command) => {
+      const globals = globalOptions(command);
+      setExitCode(
+        await runClient({
+          configDir: globals.configDir,
+          isDryRun: Boolean(options.dryRun),
+          services: options.service,
+          signal: shutdownSignal,
+          hasExplicitLogLevel: Boolean(globals.logLevel || globals.verbose || globals.quiet),
+          output,
+        }),
+      );
+    });
+  client
+    .command("services")
+    .description("list the services client run would back up: tasks, plugins, needed tools and problems")
+    .option("--json", "print as JSON")
+    .addHelpText("after", exitCodeHelp)
+    .action(async (options, command) => {
+      const { configDir } = globalOptions(command);
+      setExitCode(await runClientServices({ configDir, json: options.json }, output));
     });
 
   return program;
