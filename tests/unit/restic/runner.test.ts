@@ -1,9 +1,11 @@
 // runner.ts against the real restic installed on this machine (0.14 on Debian 12), with throwaway
-// local repositories; only the output parsers and the failure table are fed literal text.
+// local repositories (the harness's, read back with the harness's own restic calls as an independent
+// check, or created here where creation is under test); only the parsers and the failure table are
+// fed literal text.
 
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, test } from "bun:test";
 import { randomUUID } from "node:crypto";
-import { chmodSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { errorMessage } from "../../../mod/lib/errors.ts";
@@ -29,6 +31,7 @@ import {
   runBackup,
   runRestic,
 } from "../../../mod/restic/runner.ts";
+import { type ResticHandle, startRestic } from "../../harness/restic.ts";
 
 const slow = 60_000;
 
@@ -41,7 +44,20 @@ describe("runner.ts with real restic", () => {
   const logLines: string[] = [];
   const thrownMessages: string[] = [];
   let previousLevel: LogLevel;
+  const harnessRepositories: ResticHandle[] = [];
   let repositoryNumber = 0;
+
+  /** Returns run options for a repository the harness created (with its own random password). */
+  async function harnessRepository(): Promise<ResticRunOptions & { handle: ResticHandle }> {
+    const handle = await startRestic();
+    harnessRepositories.push(handle);
+    return {
+      repository: handle.repository,
+      passwordFile: handle.passwordFile,
+      cacheDir: handle.env.RESTIC_CACHE_DIR,
+      handle,
+    };
+  }
 
   /** Returns run options for a fresh, not yet created repository. */
   function freshRepository(): ResticRunOptions {
@@ -85,7 +101,10 @@ describe("runner.ts with real restic", () => {
     setLogLevel(previousLevel);
   });
 
-  afterAll(() => rmSync(root, { recursive: true, force: true }));
+  afterAll(async () => {
+    rmSync(root, { recursive: true, force: true });
+    for (const handle of harnessRepositories) await handle.stop();
+  });
 
   test(
     "a missing repository is reported as missing, then created by initRepository",
@@ -105,8 +124,7 @@ describe("runner.ts with real restic", () => {
   test(
     "a backup with host, tags and time is listed with exactly those fields and its summary parsed",
     async () => {
-      const options = freshRepository();
-      await initRepository(options);
+      const options = await harnessRepository();
       const archiveTime = new Date("2026-11-20T03:04:05Z");
       // restic reads --time in the local zone: the runner must pin UTC whatever the caller's TZ is
       const previousZone = process.env.TZ;
@@ -137,6 +155,11 @@ describe("runner.ts with real restic", () => {
       expect(snapshot?.time.toISOString()).toBe("2026-11-20T03:04:05.000Z");
       expect(snapshot?.paths).toEqual([source]);
       expect(snapshot?.id.startsWith(outcome.summary?.snapshotId ?? "?")).toBe(true);
+      // the harness reads the repository with its own restic call: the same snapshot, the same fields
+      const [seen] = await options.handle.snapshots();
+      expect(seen?.id).toBe(snapshot?.id as string);
+      expect(seen?.hostname).toBe("web01");
+      expect(Date.parse(seen?.time ?? "")).toBe(archiveTime.getTime());
 
       expect(await listSnapshots(options, { host: "db01" })).toEqual([]);
       expect(await listSnapshots(options, { tags: ["backupctl", "20261120_030405"] })).toHaveLength(1);
@@ -190,8 +213,7 @@ describe("runner.ts with real restic", () => {
   test(
     "forget with keep_last 1 leaves only the newest snapshot; check and a read-data subset pass",
     async () => {
-      const options = freshRepository();
-      await initRepository(options);
+      const options = await harnessRepository();
       for (const day of ["01", "02", "03"]) {
         await runBackup(source, {
           ...options,
@@ -204,6 +226,9 @@ describe("runner.ts with real restic", () => {
       await runRestic(resticForgetArgs(options.repository, { keep_last: 1 }, { prune: true }), options);
       const remaining = await listSnapshots(options, { host: "web01" });
       expect(remaining.map((snapshot) => snapshot.tags)).toEqual([["backupctl", "20261103_000000"]]);
+      expect((await options.handle.snapshots()).map((snapshot) => snapshot.tags)).toEqual([
+        ["backupctl", "20261103_000000"],
+      ]);
       const check = await runRestic(resticCheckArgs(options.repository), options);
       expect(check.exitCode).toBe(0);
       const subset = await runRestic(resticCheckArgs(options.repository, { readDataSubset: "1/3" }), options);
@@ -309,6 +334,26 @@ describe("runner.ts with real restic", () => {
   );
 
   test(
+    "an abort is the interrupted kind and a timeout a failure that says so",
+    async () => {
+      const options = await harnessRepository();
+      const controller = new AbortController();
+      controller.abort();
+      const aborted = await caught(() => listSnapshots({ ...options, signal: controller.signal }));
+      expect(aborted.kind).toBe("interrupted");
+      // opening the repository alone (key derivation) takes restic longer than 20 ms
+      const timedOut = await caught(() =>
+        runRestic(resticCheckArgs(options.repository), { ...options, timeoutMs: 20 }),
+      );
+      expect(timedOut.kind).toBe("failed");
+      expect(timedOut.message).toContain("timed out");
+      // the killed command leaves the repository usable for the next one
+      await runRestic(resticCheckArgs(options.repository), options);
+    },
+    slow,
+  );
+
+  test(
     "restic missing from PATH is a failure that names the command",
     async () => {
       const options = freshRepository();
@@ -322,11 +367,18 @@ describe("runner.ts with real restic", () => {
   );
 
   // runs last: it covers every line logged and every error thrown by the tests above, at debug level
-  test("the canary password never appears in a log line or an error message", () => {
+  test("no repository password appears in a log line or an error message", () => {
     expect(logLines.length).toBeGreaterThan(50);
     expect(thrownMessages.length).toBeGreaterThan(5);
-    expect(logLines.filter((line) => line.includes(password))).toEqual([]);
-    expect(thrownMessages.filter((message) => message.includes(password))).toEqual([]);
+    const passwords = [
+      password,
+      ...harnessRepositories.map((handle) => readFileSync(handle.passwordFile, "utf8").trim()),
+    ];
+    expect(passwords.length).toBeGreaterThan(1);
+    for (const secret of passwords) {
+      expect(logLines.filter((line) => line.includes(secret))).toEqual([]);
+      expect(thrownMessages.filter((message) => message.includes(secret))).toEqual([]);
+    }
   });
 });
 
