@@ -205,11 +205,16 @@ export function commandLine() {
 
 /** A log level: error, warn, info or debug, or the original's 0–3; the code reads the name. */
 export function logLevel() {
-  return z
-    .union([z.enum(logLevels), z.int().min(0).max(3)], {
-      error: expecting('one of "error", "warn", "info", "debug" (or 0-3)'),
-    })
-    .transform((value) => (typeof value === "number" ? logLevels[value] : value) ?? "info");
+  const expected = 'one of "error", "warn", "info", "debug" (or 0-3)';
+  return z.union([z.enum(logLevels), z.int()], { error: expecting(expected) }).transform((value, context) => {
+    if (typeof value === "string") return value;
+    const name = logLevels[value];
+    if (name === undefined) {
+      addIssue(context, value, `expected ${expected}, got ${describeValue(value)}`);
+      return z.NEVER;
+    }
+    return name;
+  });
 }
 
 const accountNameExpression = /^[A-Za-z0-9_][A-Za-z0-9._-]*\$?$/;

@@ -15,7 +15,7 @@ import {
   readYamlDocument,
   withoutEmptyValues,
 } from "./document.ts";
-import { type ConfigIssue, hasErrors, type KeyPath, type LoadResult } from "./issues.ts";
+import { type ConfigIssue, hasErrors, type KeyPath, type LoadResult, sortIssues } from "./issues.ts";
 import { readLegacyCommonConfig } from "./legacy.ts";
 import { type FileAccess, permissionProblems } from "./permissions.ts";
 import { clientRules, type RuleFinding, serverRules } from "./rules.ts";
@@ -148,7 +148,7 @@ function readCommonSource(configDirectory: string): CommonSource {
 /** Loads common_config.yml (or the legacy common_config); a missing file means the built-in defaults. */
 export function loadCommonConfig(configDirectory: string): LoadResult<CommonConfig> {
   const { value, issues } = readCommonSource(configDirectory);
-  return value ? { value, issues } : { issues };
+  return value ? { value, issues: sortIssues(issues) } : { issues: sortIssues(issues) };
 }
 
 /** Copies what the common config sets and the target leaves out, keeping the common file's positions. */
@@ -245,7 +245,7 @@ export function loadClientConfig(configDirectory: string): LoadResult<ClientConf
   const file = path.join(configDirectory, configFileNames.client);
   const { document, issues } = readJobDocument(file, common, { aliases: clientAliases, commonPrefix: [] });
   const allIssues = [...common.issues, ...issues];
-  if (!document) return { issues: allIssues };
+  if (!document) return { issues: sortIssues(allIssues) };
   const result = validatePrepared(document, clientConfigSchema);
   allIssues.push(...result.issues);
   if (result.value) {
@@ -258,9 +258,8 @@ export function loadClientConfig(configDirectory: string): LoadResult<ClientConf
       ),
     );
   }
-  return hasErrors(allIssues) || !result.value
-    ? { issues: allIssues }
-    : { value: result.value, issues: allIssues };
+  const sorted = sortIssues(allIssues);
+  return hasErrors(sorted) || !result.value ? { issues: sorted } : { value: result.value, issues: sorted };
 }
 
 /** Loads server_config.yml with common_config.yml's values as defaults of `global`, and resolves each host. */
@@ -272,10 +271,10 @@ export function loadServerConfig(configDirectory: string): LoadResult<ServerConf
     commonPrefix: ["global"],
   });
   const allIssues = [...common.issues, ...issues];
-  if (!document) return { issues: allIssues };
+  if (!document) return { issues: sortIssues(allIssues) };
   const result = validatePrepared(document, serverConfigSchema);
   allIssues.push(...result.issues);
-  if (!result.value) return { issues: allIssues };
+  if (!result.value) return { issues: sortIssues(allIssues) };
   const parsed = result.value;
   allIssues.push(...findingIssues(document, serverRules(parsed)));
   allIssues.push(
@@ -304,6 +303,7 @@ export function loadServerConfig(configDirectory: string): LoadResult<ServerConf
       ),
     );
   });
-  if (hasErrors(allIssues)) return { issues: allIssues };
-  return { value: resolveServerConfig(parsed), issues: allIssues };
+  const sorted = sortIssues(allIssues);
+  if (hasErrors(sorted)) return { issues: sorted };
+  return { value: resolveServerConfig(parsed), issues: sorted };
 }

@@ -7,7 +7,7 @@ import { BackupError } from "../lib/errors.ts";
 import { nameProblem } from "../lib/names.ts";
 import { applyAliases, taskAliases } from "./aliases.ts";
 import { type ConfigDocument, fileIssue, issueAt, readYamlDocument, withoutEmptyValues } from "./document.ts";
-import { type ConfigIssue, hasErrors, type LoadResult } from "./issues.ts";
+import { type ConfigIssue, hasErrors, type LoadResult, sortIssues } from "./issues.ts";
 import { configFilePermissionIssues, findingIssues, referencedFileIssues } from "./load.ts";
 import { serviceRules } from "./rules.ts";
 import { type ServiceConfig, type ServiceTask, serviceFileHeaderSchema } from "./service.ts";
@@ -255,10 +255,11 @@ export function loadServiceFile(
   issues.push(...findingIssues(document, serviceRules(tasks, taskKeys)));
   for (const secret of tasks.flatMap(taskSecretFiles))
     issues.push(...referencedFileIssues(document, secret.path, secret.file));
-  if (!header.success || hasErrors(issues)) return { issues };
+  const sorted = sortIssues(issues);
+  if (!header.success || hasErrors(sorted)) return { issues: sorted };
   const service: ServiceConfig = { file, directory, type, name: header.data.service.name, tasks };
   if (header.data.service.description !== undefined) service.description = header.data.service.description;
-  return { value: service, issues };
+  return { value: service, issues: sorted };
 }
 
 /** Loads every service file of a config dir, in sorted order, and checks that names are unique per type. */

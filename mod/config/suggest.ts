@@ -22,7 +22,12 @@ export function closestMatch(word: string, candidates: readonly string[]): strin
   let best: string | undefined;
   let bestDistance = Number.POSITIVE_INFINITY;
   for (const candidate of candidates) {
-    const distance = editDistance(lowered, candidate.toLowerCase());
+    const candidateLowered = candidate.toLowerCase();
+    // a key written without its suffix or prefix ("pg_dump" for "pg_dump_cmd") is as good as a typo
+    const isAffixed =
+      Math.min(lowered.length, candidateLowered.length) >= 4 &&
+      (candidateLowered.startsWith(lowered) || lowered.startsWith(candidateLowered));
+    const distance = isAffixed ? 1 : editDistance(lowered, candidateLowered);
     if (distance < bestDistance) {
       best = candidate;
       bestDistance = distance;

@@ -42,6 +42,7 @@ export function configErrorMap(issue: RawIssue): string | undefined {
     case "too_big":
       return sizeMessage("at most", issue.maximum, issue.origin, issue.inclusive !== false);
     case "invalid_union":
+      if (issue.input === undefined) return "is required but missing";
       return `expected ${unionExpectations(issue.errors)}, got ${describeValue(issue.input)}`;
     default:
       return undefined;
@@ -191,7 +192,8 @@ export function configIssuesFromZod(
       if (typeof input === "string") hint = didYouMean(input, issue.values.map(String));
     }
     const isMissing =
-      issue.code === "invalid_type" && valueAt(context.input, path.slice(prefix.length)) === undefined;
+      (issue.code === "invalid_type" || issue.code === "invalid_union") &&
+      valueAt(context.input, path.slice(prefix.length)) === undefined;
     result.push(issueAt(context.document, path, { message: issue.message, hint, atKey: isMissing }));
   }
 }
