@@ -256,7 +256,7 @@ function readSmtpPassword(passwordFile: string | undefined): string {
     const mode = stat.mode & 0o777;
     if ((mode & 0o077) !== 0) {
       throw new BackupError(
-        `Cannot read "${passwordFile}": mode 0${mode.toString(8)} allows other users to read it (run chmod 600 ${passwordFile})`,
+        `Cannot read "${passwordFile}": mode 0${mode.toString(8).padStart(3, "0")} allows other users to read it (run chmod 600 ${passwordFile})`,
       );
     }
     const uid = process.getuid?.();
