@@ -110,3 +110,9 @@ export function connectionError(error: unknown, endpoint: SshEndpoint): BackupEr
     );
   return fail(message, "check that the server runs OpenSSH with SFTP enabled");
 }
+
+/** Returns the error for a connection given up because the run is shutting down. */
+export function abortError(endpoint: SshEndpoint, reason: unknown): BackupError {
+  const why = reason === undefined ? "" : `: ${errorMessage(reason)}`;
+  return new BackupError(`Stopped talking to "${describeEndpoint(endpoint)}"${why}`, { cause: reason });
+}

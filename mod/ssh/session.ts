@@ -2,41 +2,16 @@
 // that opens the SFTP subsystem and nothing else, so the client can confine the backup account to
 // `ForceCommand internal-sftp` in a chroot (DESIGN §7). Every request fails when the connection does.
 
-import { Client, type SFTPWrapper, type Stats } from "ssh2";
+import type { Client, SFTPWrapper, Stats } from "ssh2";
 import { BackupError, errorMessage } from "../lib/errors.ts";
-import type { Logger } from "../lib/log.ts";
-import {
-  connectionError,
-  describeEndpoint,
-  hostKeyAlgorithms,
-  hostKeyRefusal,
-  type SshEndpoint,
-} from "./connection.ts";
-import { checkHostKey, knownKeyTypes, readKnownHosts } from "./known-hosts.ts";
-import { readPrivateKey } from "./private-key.ts";
+import { openSftpConnection, type SftpConnectOptions } from "./connect.ts";
+import { abortError, describeEndpoint, type SshEndpoint } from "./connection.ts";
 import { SftpReadStream } from "./read-stream.ts";
 
-/** How to reach and authenticate to one client. */
-export interface SftpSessionOptions {
-  /** The configured host name; known_hosts is checked against it (and the port). */
-  host: string;
-  port?: number;
-  /** Connect to this address instead of resolving host. */
-  address?: string;
-  username: string;
-  privateKeyPath: string;
-  knownHostsFile: string;
-  /** Time allowed from TCP connect to a finished SSH handshake (default 20 s). */
-  readyTimeoutMs?: number;
-  /** Interval of SSH keepalive requests (default 15 s). */
-  keepaliveIntervalMs?: number;
-  /** Unanswered keepalives before the connection counts as dead (default 3). */
-  keepaliveCountMax?: number;
+/** How to reach one client, and how long a download may sit idle. */
+export interface SftpSessionOptions extends SftpConnectOptions {
   /** A download fails when no data arrives for this long (default 60 s). */
   idleTimeoutMs?: number;
-  logger: Logger;
-  /** Aborting closes the session and fails every pending request. */
-  signal?: AbortSignal;
 }
 
 /** File attributes as the server reports them; a field is undefined when the server left it out. */
@@ -115,7 +90,13 @@ export class SftpSession {
     sftp.on("close", () =>
       this.markClosed(new BackupError(`Lost connection to "${target}": SFTP channel closed`)),
     );
+    sftp.on("error", (error: Error) =>
+      this.markClosed(
+        new BackupError(`Lost connection to "${target}": ${errorMessage(error)}`, { cause: error }),
+      ),
+    );
     options.signal?.addEventListener("abort", this.onAbort, { once: true });
+    if (options.signal?.aborted) this.onAbort();
   }
 
   /**
@@ -124,75 +105,8 @@ export class SftpSession {
    * the connection or authentication fails, the SFTP subsystem is refused, or signal aborts.
    */
   static async connect(options: SftpSessionOptions): Promise<SftpSession> {
-    const endpoint: SshEndpoint = { host: options.host, port: options.port ?? 22, address: options.address };
-    const target = describeEndpoint(endpoint);
-    const logger = options.logger;
-    if (options.signal?.aborted) throw abortError(endpoint, options.signal.reason);
-    const privateKey = await readPrivateKey(options.privateKeyPath);
-    const entries = await readKnownHosts(options.knownHostsFile, logger);
-    const knownTypes = knownKeyTypes(entries, endpoint.host, endpoint.port);
-    const algorithms = hostKeyAlgorithms(knownTypes);
-    if (knownTypes.length > 0 && algorithms.length === 0)
-      throw new BackupError(
-        `Cannot verify "${target}": known_hosts "${options.knownHostsFile}" holds only ${knownTypes.join(", ")} keys for it`,
-        { hint: `record an ed25519, ECDSA or RSA host key with \`backupctl server trust ${endpoint.host}\`` },
-      );
-    let refusal: BackupError | undefined;
-    const client = new Client();
-    return await new Promise<SftpSession>((resolve, reject) => {
-      let isSettled = false;
-      const settle = (error: unknown, session?: SftpSession) => {
-        if (isSettled) return;
-        isSettled = true;
-        options.signal?.removeEventListener("abort", onAbort);
-        if (session) return resolve(session);
-        client.destroy();
-        reject(refusal ?? connectionError(error, endpoint));
-      };
-      const onAbort = () => settle(abortError(endpoint, options.signal?.reason));
-      options.signal?.addEventListener("abort", onAbort, { once: true });
-      client.on("error", (error) => settle(error));
-      client.on("close", () => settle(new Error("the server closed the connection")));
-      client.on("ready", () => {
-        client.sftp((error, sftp) => {
-          if (error)
-            return settle(
-              new BackupError(`Cannot open SFTP on "${target}": ${errorMessage(error)}`, {
-                hint: "the account must allow the sftp subsystem (Subsystem sftp, or ForceCommand internal-sftp)",
-                cause: error,
-              }),
-            );
-          if (isSettled) return sftp.end();
-          logger.debug(`SFTP session open on ${target} as "${options.username}"`);
-          settle(undefined, new SftpSession(client, sftp, endpoint, options));
-        });
-      });
-      client.connect({
-        host: endpoint.address ?? endpoint.host,
-        port: endpoint.port,
-        username: options.username,
-        privateKey: privateKey.data,
-        authHandler: ["publickey"],
-        readyTimeout: options.readyTimeoutMs ?? 20_000,
-        keepaliveInterval: options.keepaliveIntervalMs ?? 15_000,
-        keepaliveCountMax: options.keepaliveCountMax ?? 3,
-        // an unknown host offers all types, so the refusal can show the fingerprint it presents
-        ...(algorithms.length > 0 ? { algorithms: { serverHostKey: algorithms } } : {}),
-        // runs during key exchange, before any user authentication is sent
-        hostVerifier: (key: Buffer) => {
-          const check = checkHostKey(entries, { host: endpoint.host, port: endpoint.port, key });
-          if (check.verdict === "trusted") {
-            logger.debug(`Host key of ${target} verified: ${check.keyType} ${check.fingerprint}`);
-            return true;
-          }
-          refusal = hostKeyRefusal(endpoint, check, options.knownHostsFile);
-          logger.debug(
-            `Host key of ${target} refused (${check.verdict}): ${check.keyType} ${check.fingerprint}`,
-          );
-          return false;
-        },
-      });
-    });
+    const { client, sftp, endpoint } = await openSftpConnection(options);
+    return new SftpSession(client, sftp, endpoint, options);
   }
 
   /** Returns the attributes of path (following symlinks). Throws BackupError; see isNoSuchFile. */
@@ -348,10 +262,4 @@ function toRemoteStat(stats: Stats): RemoteStat {
     isFile: typeof stats.mode === "number" && stats.isFile(),
     isSymbolicLink: typeof stats.mode === "number" && stats.isSymbolicLink(),
   };
-}
-
-/** Returns the error for a connection given up because the run is shutting down. */
-function abortError(endpoint: SshEndpoint, reason: unknown): BackupError {
-  const why = reason === undefined ? "" : `: ${errorMessage(reason)}`;
-  return new BackupError(`Stopped talking to "${describeEndpoint(endpoint)}"${why}`, { cause: reason });
 }
