@@ -62,10 +62,10 @@ export async function startMariadb(): Promise<MariadbHandle> {
         `--port=${port}`,
         "--bind-address=127.0.0.1",
         `--pid-file=${join(dir, "mysqld.pid")}`,
-        "--user=mysql",
         ...serverTuning,
       ],
-      { name: "mariadbd", logPath: join(dir, "mariadbd.log") },
+      // Started as mysql rather than dropping to it with --user, so the parent-death signal survives.
+      { name: "mariadbd", logPath: join(dir, "mariadbd.log"), runAs: owner },
     );
     const running = service;
     await waitUntil(

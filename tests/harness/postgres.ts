@@ -60,7 +60,6 @@ export async function startPostgres(): Promise<PostgresHandle> {
     const port = await freePort();
     service = ServiceProcess.start(
       [
-        ...asPostgres,
         join(binDir, "postgres"),
         "-D",
         dataDir,
@@ -82,7 +81,7 @@ export async function startPostgres(): Promise<PostgresHandle> {
         "-c",
         "shared_buffers=16MB",
       ],
-      { name: "postgres", logPath: join(dir, "postgres.log"), env: { LC_ALL: "C" } },
+      { name: "postgres", logPath: join(dir, "postgres.log"), env: { LC_ALL: "C" }, runAs: owner },
     );
     const running = service;
     await waitUntil(

@@ -23,10 +23,6 @@ export interface RunOptions {
   allowFailure?: boolean;
 }
 
-/** Processes still running that the harness started; killed when the test runner exits. */
-const liveServices = new Set<ServiceProcess>();
-let isExitHookInstalled = false;
-
 /** Returns the last `lineCount` lines of `text`. */
 export function tail(text: string, lineCount = 30): string {
   return text.trimEnd().split("\n").slice(-lineCount).join("\n");
@@ -81,6 +77,8 @@ export interface ServiceOptions {
   logPath: string;
   env?: Record<string, string | undefined>;
   cwd?: string;
+  /** Run as this account instead of root (for servers that refuse root, like postgres). */
+  runAs?: { uid: number; gid: number };
 }
 
 /** Options of `ServiceProcess.stop`. */
@@ -112,16 +110,23 @@ export class ServiceProcess {
     this.pid = child.pid;
     void child.exited.then((code) => {
       this.exitCode = code;
-      liveServices.delete(this);
     });
   }
 
-  /** Starts `argv` detached (its own session and process group) with output appended to the log file. */
+  /**
+   * Starts `argv` detached (its own session and process group) with output appended to the log file,
+   * through `setpriv`: it switches to `runAs` when given, and sets the parent-death signal so the
+   * service dies with the test runner even when no afterAll runs (bun test emits no "exit" event, and a
+   * killed runner runs nothing at all).
+   */
   static start(argv: string[], options: ServiceOptions): ServiceProcess {
-    installExitHook();
+    const identity = options.runAs
+      ? [`--reuid=${options.runAs.uid}`, `--regid=${options.runAs.gid}`, "--init-groups"]
+      : [];
     const logFd = openSync(options.logPath, "a", 0o600);
     try {
-      const child = Bun.spawn(argv, {
+      // The death signal is set after the identity change, which would otherwise reset it.
+      const child = Bun.spawn(["setpriv", ...identity, "--pdeathsig=KILL", "--", ...argv], {
         cwd: options.cwd,
         env: mergeEnv(options.env),
         stdin: "ignore",
@@ -129,9 +134,7 @@ export class ServiceProcess {
         stderr: logFd,
         detached: true,
       });
-      const service = new ServiceProcess(options.name, options.logPath, child);
-      liveServices.add(service);
-      return service;
+      return new ServiceProcess(options.name, options.logPath, child);
     } finally {
       closeSync(logFd);
     }
@@ -302,19 +305,4 @@ function signalGroup(pid: number, signal: NodeJS.Signals): void {
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== "ESRCH") throw error;
   }
-}
-
-/** Kills every live service group when the test runner exits, so a crashed run leaves no daemons. */
-function installExitHook(): void {
-  if (isExitHookInstalled) return;
-  isExitHookInstalled = true;
-  process.on("exit", () => {
-    for (const service of liveServices) {
-      try {
-        process.kill(-service.pid, "SIGKILL");
-      } catch {
-        // Already gone.
-      }
-    }
-  });
 }

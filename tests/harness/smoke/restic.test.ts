@@ -43,6 +43,17 @@ describe("restic harness", () => {
     expect(files.sort()).toEqual([join(data, "docker/shop/dump.sql"), join(data, "manifest.json")]);
   }, 60_000);
 
+  test("repositories started one after another are independent", async () => {
+    const [other, fresh] = await Promise.all([startRestic(), startRestic({ fresh: true })]);
+    try {
+      expect(other.repository).not.toBe(restic.repository);
+      expect(await other.snapshots()).toEqual([]);
+      expect(await fresh.snapshots()).toEqual([]);
+    } finally {
+      await Promise.all([other.stop(), fresh.stop()]);
+    }
+  }, 60_000);
+
   test("a wrong password is refused by the repository", async () => {
     const wrongPasswordFile = join(scratch, "wrong-password");
     await writeFile(wrongPasswordFile, "wrong\n", { mode: 0o600 });
