@@ -214,8 +214,12 @@ function ensureParent(
   let current = document.value;
   const fromLocation = document.locations.get(pathKey(from));
   for (let depth = 0; depth < to.length - 1; depth++) {
-    if (!isMapping(current)) return undefined;
     const segment = to[depth] as string | number;
+    if (Array.isArray(current) && typeof segment === "number") {
+      current = current[segment];
+      continue;
+    }
+    if (!isMapping(current)) return undefined;
     if (current[segment] === undefined) {
       current[segment] = {};
       const key = pathKey(to.slice(0, depth + 1));
