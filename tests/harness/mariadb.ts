@@ -5,7 +5,7 @@ import { chown } from "node:fs/promises";
 import { join } from "node:path";
 import { requireAccount } from "./accounts.ts";
 import { runCommand, ServiceProcess, waitUntil } from "./process.ts";
-import { freePort, makeTempDir, removeTempDir } from "./tmp.ts";
+import { makeTempDir, removeTempDir, withFreePort } from "./tmp.ts";
 
 /** A running MariaDB server. */
 export interface MariadbHandle {
@@ -52,34 +52,36 @@ export async function startMariadb(): Promise<MariadbHandle> {
       "--skip-test-db",
       ...serverTuning,
     ]);
-    const port = await freePort();
-    service = ServiceProcess.start(
-      [
-        "mariadbd",
-        "--no-defaults",
-        `--datadir=${dataDir}`,
-        `--socket=${socket}`,
-        `--port=${port}`,
-        "--bind-address=127.0.0.1",
-        `--pid-file=${join(dir, "mysqld.pid")}`,
-        ...serverTuning,
-      ],
-      // Started as mysql rather than dropping to it with --user, so the parent-death signal survives.
-      { name: "mariadbd", logPath: join(dir, "mariadbd.log"), runAs: owner },
-    );
-    const running = service;
-    await waitUntil(
-      async () => {
-        const ping = ["mariadb-admin", "--no-defaults", `--socket=${socket}`, "--user=root", "ping"];
-        return (await runCommand(ping, { allowFailure: true, env: { MYSQL_PWD: "" } })).exitCode === 0;
-      },
-      {
-        description: `mariadbd to accept connections on ${socket}`,
-        timeoutMs: 30_000,
-        service,
-        intervalMs: 100,
-      },
-    );
+    const { port, running } = await withFreePort(async (candidate) => {
+      const started = ServiceProcess.start(
+        [
+          "mariadbd",
+          "--no-defaults",
+          `--datadir=${dataDir}`,
+          `--socket=${socket}`,
+          `--port=${candidate}`,
+          "--bind-address=127.0.0.1",
+          `--pid-file=${join(dir, "mysqld.pid")}`,
+          ...serverTuning,
+        ],
+        // Started as mysql rather than dropping to it with --user, so the parent-death signal survives.
+        { name: "mariadbd", logPath: join(dir, "mariadbd.log"), runAs: owner },
+      );
+      service = started;
+      await waitUntil(
+        async () => {
+          const ping = ["mariadb-admin", "--no-defaults", `--socket=${socket}`, "--user=root", "ping"];
+          return (await runCommand(ping, { allowFailure: true, env: { MYSQL_PWD: "" } })).exitCode === 0;
+        },
+        {
+          description: `mariadbd to accept connections on ${socket}`,
+          timeoutMs: 30_000,
+          service: started,
+          intervalMs: 100,
+        },
+      );
+      return { port: candidate, running: started };
+    });
 
     /** Runs SQL through the mariadb client over the socket with `password`. */
     async function queryWith(password: string, sql: string, database?: string): Promise<string[][]> {

@@ -5,7 +5,7 @@ import { chown, readdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { requireAccount } from "./accounts.ts";
 import { runCommand, ServiceProcess, waitUntil } from "./process.ts";
-import { freePort, makeTempDir, removeTempDir } from "./tmp.ts";
+import { makeTempDir, removeTempDir, withFreePort } from "./tmp.ts";
 
 /** A running PostgreSQL cluster. */
 export interface PostgresHandle {
@@ -57,47 +57,49 @@ export async function startPostgres(): Promise<PostgresHandle> {
       "--no-sync",
       "--no-instructions",
     ]);
-    const port = await freePort();
-    service = ServiceProcess.start(
-      [
-        join(binDir, "postgres"),
-        "-D",
-        dataDir,
-        "-k",
-        dir,
-        "-p",
-        String(port),
-        "-c",
-        "listen_addresses=127.0.0.1",
-        // Durability is irrelevant for a throwaway cluster; speed is not.
-        "-c",
-        "fsync=off",
-        "-c",
-        "synchronous_commit=off",
-        "-c",
-        "full_page_writes=off",
-        "-c",
-        "max_connections=40",
-        "-c",
-        "shared_buffers=16MB",
-      ],
-      { name: "postgres", logPath: join(dir, "postgres.log"), env: { LC_ALL: "C" }, runAs: owner },
-    );
-    const running = service;
-    await waitUntil(
-      async () => {
-        const probe = ["-h", dir, "-p", String(port), "-U", "postgres", "-d", "postgres", "-q"];
-        return (
-          (await runCommand([join(binDir, "pg_isready"), ...probe], { allowFailure: true })).exitCode === 0
-        );
-      },
-      {
-        description: `postgres to accept connections on port ${port}`,
-        timeoutMs: 30_000,
-        service,
-        intervalMs: 100,
-      },
-    );
+    const { port, running } = await withFreePort(async (candidate) => {
+      const started = ServiceProcess.start(
+        [
+          join(binDir, "postgres"),
+          "-D",
+          dataDir,
+          "-k",
+          dir,
+          "-p",
+          String(candidate),
+          "-c",
+          "listen_addresses=127.0.0.1",
+          // Durability is irrelevant for a throwaway cluster; speed is not.
+          "-c",
+          "fsync=off",
+          "-c",
+          "synchronous_commit=off",
+          "-c",
+          "full_page_writes=off",
+          "-c",
+          "max_connections=40",
+          "-c",
+          "shared_buffers=16MB",
+        ],
+        { name: "postgres", logPath: join(dir, "postgres.log"), env: { LC_ALL: "C" }, runAs: owner },
+      );
+      service = started;
+      await waitUntil(
+        async () => {
+          const probe = ["-h", dir, "-p", String(candidate), "-U", "postgres", "-d", "postgres", "-q"];
+          return (
+            (await runCommand([join(binDir, "pg_isready"), ...probe], { allowFailure: true })).exitCode === 0
+          );
+        },
+        {
+          description: `postgres to accept connections on port ${candidate}`,
+          timeoutMs: 30_000,
+          service: started,
+          intervalMs: 100,
+        },
+      );
+      return { port: candidate, running: started };
+    });
 
     /** Runs SQL through psql over the socket. */
     async function psql(sql: string, options: { database?: string } = {}): Promise<string[][]> {

@@ -1,7 +1,7 @@
 // Child processes of the harness: commands run to completion with a deadline, and long-running services
 // in their own process group with their output in a log file, waited for and stopped within deadlines.
 // (The production rule "only mod/lib/exec.ts spawns" does not apply to the test harness.)
-import { closeSync, openSync, readdirSync, readFileSync } from "node:fs";
+import { closeSync, existsSync, openSync, readdirSync, readFileSync } from "node:fs";
 
 /** Outcome of a command run to completion. */
 export interface CommandResult {
@@ -192,8 +192,10 @@ export class ServiceProcess {
       signalGroup(this.pid, "SIGKILL");
       await this.child.exited;
     }
-    // The leader is gone; whatever it left behind (in its group or not) goes with SIGKILL.
-    signalGroup(this.pid, "SIGKILL");
+    // The leader is gone; whatever it left behind (in its group or not) goes with SIGKILL. Linux does not
+    // reuse a pid while a group of that id has members, so a live process with the leader's pid means the
+    // group is empty and the pid belongs to someone else now.
+    if (!existsSync(`/proc/${this.pid}`)) signalGroup(this.pid, "SIGKILL");
     for (const { pid, startTime } of treeStarts) {
       // The start time guards against a pid reused by an unrelated process meanwhile.
       if (isAlive(pid) && readStatField(pid, 19) === startTime) signalProcess(pid, "SIGKILL");

@@ -5,7 +5,7 @@ import { chmod, chown, mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { ensureLoginAccount } from "./accounts.ts";
 import { runCommand, ServiceProcess, waitUntil } from "./process.ts";
-import { freePort, makeSecureTempDir, removeTempDir } from "./tmp.ts";
+import { makeSecureTempDir, removeTempDir, withFreePort } from "./tmp.ts";
 
 /** The unprivileged account the tests log in as; created once per machine. */
 export const sshTestUser = "bkpctl-test";
@@ -81,43 +81,44 @@ export async function startSshd(options: SshdOptions = {}): Promise<SshdHandle> 
     await writeFile(join(authDir, sshTestUser), `${clientPublicKey}\n`, { mode: 0o644 });
 
     const { root, remoteRoot, matchBlock } = await prepareRemoteRoot(dir, { uid, gid, ...options });
-    const port = await freePort();
     const configPath = join(dir, "sshd_config");
-    const config = [
-      `Port ${port}`,
-      "ListenAddress 127.0.0.1",
-      ...keyTypes.map((type) => `HostKey ${join(dir, `ssh_host_${type}_key`)}`),
-      `PidFile ${join(dir, "sshd.pid")}`,
-      "UsePAM no",
-      "PasswordAuthentication no",
-      "KbdInteractiveAuthentication no",
-      "PubkeyAuthentication yes",
-      `AuthorizedKeysFile ${authDir}/%u`,
-      "StrictModes yes",
-      "PermitRootLogin no",
-      `AllowUsers ${sshTestUser}`,
-      "LogLevel VERBOSE",
-      // Pull tests open many connections at once; the default 10:30:100 would drop some.
-      "MaxStartups 100",
-      "MaxSessions 50",
-      "LoginGraceTime 30",
-      "Subsystem sftp internal-sftp",
-      ...matchBlock,
-      "",
-    ].join("\n");
-    await writeFile(configPath, config, { mode: 0o600 });
-    await runCommand(["/usr/sbin/sshd", "-t", "-f", configPath]);
-
-    // sshd re-executes itself, so it must be started by absolute path.
-    service = ServiceProcess.start(["/usr/sbin/sshd", "-D", "-e", "-f", configPath], {
-      name: "sshd",
-      logPath: join(dir, "sshd.log"),
-    });
-    const running = service;
-    await waitUntil(async () => (await readFile(running.logPath, "utf8")).includes("Server listening on"), {
-      description: `sshd to listen on 127.0.0.1:${port}`,
-      timeoutMs: 20_000,
-      service,
+    const { port, running } = await withFreePort(async (candidate) => {
+      const config = [
+        `Port ${candidate}`,
+        "ListenAddress 127.0.0.1",
+        ...keyTypes.map((type) => `HostKey ${join(dir, `ssh_host_${type}_key`)}`),
+        `PidFile ${join(dir, "sshd.pid")}`,
+        "UsePAM no",
+        "PasswordAuthentication no",
+        "KbdInteractiveAuthentication no",
+        "PubkeyAuthentication yes",
+        `AuthorizedKeysFile ${authDir}/%u`,
+        "StrictModes yes",
+        "PermitRootLogin no",
+        `AllowUsers ${sshTestUser}`,
+        "LogLevel VERBOSE",
+        // Pull tests open many connections at once; the default 10:30:100 would drop some.
+        "MaxStartups 100",
+        "MaxSessions 50",
+        "LoginGraceTime 30",
+        "Subsystem sftp internal-sftp",
+        ...matchBlock,
+        "",
+      ].join("\n");
+      await writeFile(configPath, config, { mode: 0o600 });
+      await runCommand(["/usr/sbin/sshd", "-t", "-f", configPath]);
+      // sshd re-executes itself, so it must be started by absolute path.
+      const started = ServiceProcess.start(["/usr/sbin/sshd", "-D", "-e", "-f", configPath], {
+        name: "sshd",
+        logPath: join(dir, "sshd.log"),
+      });
+      service = started;
+      await waitUntil(async () => (await readFile(started.logPath, "utf8")).includes("Server listening on"), {
+        description: `sshd to listen on 127.0.0.1:${candidate}`,
+        timeoutMs: 20_000,
+        service: started,
+      });
+      return { port: candidate, running: started };
     });
 
     const hostPublicKey = hostPublicKeys.ed25519 ?? "";

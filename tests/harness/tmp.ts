@@ -52,6 +52,22 @@ export async function freePort(): Promise<number> {
   });
 }
 
+/**
+ * Calls `start` with a free port, and again with another one (up to `attempts` times) when it fails
+ * because someone else bound the port in between ("Address already in use" in the error).
+ */
+export async function withFreePort<T>(start: (port: number) => Promise<T>, attempts = 3): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    const port = await freePort();
+    try {
+      return await start(port);
+    } catch (error) {
+      const isClash = error instanceof Error && error.message.includes("Address already in use");
+      if (!isClash || attempt >= attempts) throw error;
+    }
+  }
+}
+
 /** Throws when `path` or any ancestor is not a root-owned directory without group/other write bits. */
 async function assertRootOwnedPath(path: string): Promise<void> {
   let current = resolve(path);

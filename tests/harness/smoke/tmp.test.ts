@@ -3,7 +3,7 @@ import { describe, expect, test } from "bun:test";
 import { mkdir, stat, writeFile } from "node:fs/promises";
 import { createServer } from "node:net";
 import { join } from "node:path";
-import { freePort, makeSecureTempDir, makeTempDir, removeTempDir } from "../tmp.ts";
+import { freePort, makeSecureTempDir, makeTempDir, removeTempDir, withFreePort } from "../tmp.ts";
 
 describe("tmp harness", () => {
   test("makes a 0700 temp dir and removes it with its contents", async () => {
@@ -38,5 +38,24 @@ describe("tmp harness", () => {
     });
     server.close();
     expect(port).toBeGreaterThan(0);
+  });
+
+  test("retries a start whose port was taken meanwhile, but not other failures", async () => {
+    const tried: number[] = [];
+    const port = await withFreePort(async (candidate) => {
+      tried.push(candidate);
+      if (tried.length === 1) throw new Error("bind: Address already in use");
+      return candidate;
+    });
+    expect(tried).toHaveLength(2);
+    expect(port).toBe(tried[1] as number);
+
+    let calls = 0;
+    const failing = withFreePort(async () => {
+      calls++;
+      throw new Error("config error");
+    });
+    await expect(failing).rejects.toThrow("config error");
+    expect(calls).toBe(1);
   });
 });
