@@ -1,7 +1,7 @@
 // The original's other key names, accepted so an existing installation keeps working: each is moved
 // to its new key before validation (keeping its file position for messages) with a deprecation warning.
 
-import { type ConfigDocument, issueAt, pathKey } from "./document.ts";
+import { type ConfigDocument, isMapping, issueAt, pathKey, valueAt } from "./document.ts";
 import { type ConfigIssue, formatKeyPath } from "./issues.ts";
 
 /** A key path pattern; "*" stands for every index of a list. */
@@ -87,11 +87,6 @@ export const taskAliases: Readonly<Record<string, readonly KeyAlias[]>> = {
   ],
 };
 
-/** Returns whether a value is a plain mapping. */
-function isMapping(value: unknown): value is Record<string, unknown> {
-  return typeof value === "object" && value !== null && !Array.isArray(value);
-}
-
 /** Returns every concrete path matching a pattern whose last key is present, with the list indexes matched. */
 function matchPattern(
   root: unknown,
@@ -137,11 +132,11 @@ export function applyAliases(
   prefix: (string | number)[] = [],
 ): ConfigIssue[] {
   const issues: ConfigIssue[] = [];
-  const root = prefix.length === 0 ? document.value : valueAtPath(document.value, prefix);
+  const root = prefix.length === 0 ? document.value : valueAt(document.value, prefix);
   for (const alias of aliases) {
     for (const match of matchPattern(root, alias.from)) {
       const from = [...prefix, ...match.path];
-      const parent = valueAtPath(document.value, from.slice(0, -1)) as Record<string, unknown>;
+      const parent = valueAt(document.value, from.slice(0, -1)) as Record<string, unknown>;
       const oldKey = String(from[from.length - 1]);
       const value = parent[oldKey];
       delete parent[oldKey];
@@ -193,16 +188,6 @@ export function applyAliases(
     }
   }
   return issues;
-}
-
-/** Returns the value at a path, or undefined. */
-function valueAtPath(value: unknown, path: (string | number)[]): unknown {
-  let current = value;
-  for (const segment of path) {
-    if (current === null || typeof current !== "object") return undefined;
-    current = (current as Record<string | number, unknown>)[segment];
-  }
-  return current;
 }
 
 /** Returns the mapping that holds the new key, creating missing mappings at the old key's position. */

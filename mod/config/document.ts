@@ -32,6 +32,21 @@ export interface ConfigDocument {
 // alias expansions allowed per file: real configs use a handful, an alias bomb uses millions
 const maximumNodes = 100_000;
 
+/** Returns whether a value is a plain mapping (not a list, not null). */
+export function isMapping(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
+/** Returns the value at a key path of a plain value, or undefined. */
+export function valueAt(value: unknown, path: KeyPath): unknown {
+  let current = value;
+  for (const segment of path) {
+    if (current === null || typeof current !== "object") return undefined;
+    current = (current as Record<string | number, unknown>)[segment];
+  }
+  return current;
+}
+
 /** Returns the map key of a path. */
 export function pathKey(path: KeyPath): string {
   return JSON.stringify(path);

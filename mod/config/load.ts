@@ -3,24 +3,22 @@
 
 import { existsSync } from "node:fs";
 import path from "node:path";
-import type { z } from "zod";
-import { applyAliases, clientAliases, commonAliases, type KeyAlias, serverAliases } from "./aliases.ts";
-import { type ClientConfig, clientConfigSchema } from "./client.ts";
-import { type CommonConfig, commonConfigSchema, inheritedCommonKeys } from "./common.ts";
+import { clientAliases, commonAliases, type KeyAlias, serverAliases } from "./aliases.ts";
 import {
-  type ConfigDocument,
-  fileIssue,
-  issueAt,
-  pathKey,
-  readYamlDocument,
-  withoutEmptyValues,
-} from "./document.ts";
+  configFilePermissionIssues,
+  findingIssues,
+  prepareDocument,
+  referencedFileIssues,
+  validatePrepared,
+} from "./checks.ts";
+import { type ClientConfig, clientConfigSchema } from "./client.ts";
+import { type CommonConfig, commonConfigSchema } from "./common.ts";
+import { type ConfigDocument, fileIssue, isMapping, readYamlDocument } from "./document.ts";
+import { inheritCommonValues } from "./inherit.ts";
 import { type ConfigIssue, hasErrors, type KeyPath, type LoadResult, sortIssues } from "./issues.ts";
 import { readLegacyCommonConfig } from "./legacy.ts";
-import { type FileAccess, permissionProblems } from "./permissions.ts";
-import { clientRules, type RuleFinding, serverRules } from "./rules.ts";
+import { clientRules, serverRules } from "./rules.ts";
 import { resolveServerConfig, type ServerConfig, serverConfigSchema } from "./server.ts";
-import { configErrorMap, configIssuesFromZod } from "./zod-issues.ts";
 
 /** File names inside the config directory. */
 export const configFileNames = {
@@ -29,75 +27,6 @@ export const configFileNames = {
   client: "client_config.yml",
   server: "server_config.yml",
 } as const;
-
-/** Returns whether a value is a plain mapping. */
-function isMapping(value: unknown): value is Record<string, unknown> {
-  return typeof value === "object" && value !== null && !Array.isArray(value);
-}
-
-/** Returns the issues of a config file's own ownership and mode (it must be private). */
-export function configFilePermissionIssues(file: string): ConfigIssue[] {
-  return permissionProblems(file)
-    .filter((problem) => problem.kind !== "missing")
-    .map((problem) => fileIssue(file, { message: problem.message, hint: problem.hint }));
-}
-
-/** Returns the issues of a file a config refers to (password, key, known_hosts), if that file exists. */
-export function referencedFileIssues(
-  document: ConfigDocument,
-  keyPath: KeyPath,
-  file: string | undefined,
-  access: FileAccess = "private",
-): ConfigIssue[] {
-  if (file === undefined) return [];
-  // whether the file exists on this host is checked when it is used; only a present file can be too open
-  return permissionProblems(file, { access })
-    .filter((problem) => problem.kind !== "missing")
-    .map((problem) => issueAt(document, keyPath, { message: problem.message, hint: problem.hint }));
-}
-
-/** Turns rule findings into issues located in a document. */
-export function findingIssues(document: ConfigDocument, findings: readonly RuleFinding[]): ConfigIssue[] {
-  return findings.map((finding) =>
-    issueAt(document, finding.path, {
-      severity: finding.severity,
-      message: finding.message,
-      hint: finding.hint,
-    }),
-  );
-}
-
-/** Prepares a parsed document: empty values dropped, old key names rewritten; returns its issues so far. */
-export function prepareDocument(document: ConfigDocument, aliases: readonly KeyAlias[]): ConfigIssue[] {
-  const issues = [...document.issues];
-  if (document.isBroken) return issues;
-  if (document.value === undefined || document.value === null) {
-    issues.push(
-      fileIssue(document.file, {
-        message: "the file holds no settings",
-        hint: "write at least one setting, or {} to take every default",
-      }),
-    );
-    document.isBroken = true;
-    return issues;
-  }
-  document.value = withoutEmptyValues(document.value);
-  issues.push(...applyAliases(document, aliases));
-  return issues;
-}
-
-/** Validates a prepared document's value against a schema. */
-export function validatePrepared<Schema extends z.ZodType>(
-  document: ConfigDocument,
-  schema: Schema,
-): LoadResult<z.output<Schema>> {
-  if (document.isBroken) return { issues: [] };
-  const result = schema.safeParse(document.value, { error: configErrorMap });
-  if (!result.success) {
-    return { issues: configIssuesFromZod(result.error.issues, { document, schema, input: document.value }) };
-  }
-  return { value: result.data, issues: [] };
-}
 
 /** The common config as read: the file it came from, what the user wrote, and its validated value. */
 interface CommonSource {
@@ -149,70 +78,6 @@ function readCommonSource(configDirectory: string): CommonSource {
 export function loadCommonConfig(configDirectory: string): LoadResult<CommonConfig> {
   const { value, issues } = readCommonSource(configDirectory);
   return value ? { value, issues: sortIssues(issues) } : { issues: sortIssues(issues) };
-}
-
-/** Copies what the common config sets and the target leaves out, keeping the common file's positions. */
-function inheritCommonValues(target: ConfigDocument, common: ConfigDocument, targetPrefix: KeyPath): void {
-  if (!isMapping(common.value)) return;
-  const targetRoot = targetPrefix.length === 0 ? target.value : valueAtPath(target.value, targetPrefix);
-  if (!isMapping(targetRoot)) return;
-  for (const key of inheritedCommonKeys) {
-    mergeMissing(targetRoot, common.value, key, [...targetPrefix], [], target, common);
-  }
-}
-
-/** Sets target[key] from source[key] where the target has nothing, descending into mappings. */
-function mergeMissing(
-  target: Record<string, unknown>,
-  source: Record<string, unknown>,
-  key: string,
-  targetPath: KeyPath,
-  sourcePath: KeyPath,
-  targetDocument: ConfigDocument,
-  sourceDocument: ConfigDocument,
-): void {
-  const sourceValue = source[key];
-  if (sourceValue === undefined) return;
-  const targetValue = target[key];
-  if (targetValue === undefined) {
-    target[key] = structuredClone(sourceValue);
-    copyLocations(sourceDocument, [...sourcePath, key], targetDocument, [...targetPath, key]);
-    return;
-  }
-  if (isMapping(targetValue) && isMapping(sourceValue)) {
-    for (const innerKey of Object.keys(sourceValue)) {
-      mergeMissing(
-        targetValue,
-        sourceValue,
-        innerKey,
-        [...targetPath, key],
-        [...sourcePath, key],
-        targetDocument,
-        sourceDocument,
-      );
-    }
-  }
-}
-
-/** Copies positions under a path of one document to a path of another. */
-function copyLocations(from: ConfigDocument, fromPath: KeyPath, to: ConfigDocument, toPath: KeyPath): void {
-  const prefix = pathKey(fromPath).slice(0, -1);
-  for (const [key, location] of from.locations) {
-    if (key !== pathKey(fromPath) && !key.startsWith(`${prefix},`)) continue;
-    const rest = (JSON.parse(key) as (string | number)[]).slice(fromPath.length);
-    const targetKey = pathKey([...toPath, ...rest]);
-    if (!to.locations.has(targetKey)) to.locations.set(targetKey, location);
-  }
-}
-
-/** Returns the value at a path, or undefined. */
-function valueAtPath(value: unknown, keyPath: KeyPath): unknown {
-  let current = value;
-  for (const segment of keyPath) {
-    if (current === null || typeof current !== "object") return undefined;
-    current = (current as Record<string | number, unknown>)[segment];
-  }
-  return current;
 }
 
 /** Reads a client or server file and prepares it: permissions, old names, inherited common values. */

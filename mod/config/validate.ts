@@ -6,17 +6,19 @@ import { existsSync, readdirSync, statSync } from "node:fs";
 import path from "node:path";
 import { ExitCode } from "../lib/errors.ts";
 import { log } from "../lib/log.ts";
+import { discoverServiceFiles } from "./discovery.ts";
 import { fileIssue } from "./document.ts";
 import { type ConfigIssue, formatIssue, hasErrors, sortIssues, uniqueIssues } from "./issues.ts";
 import { configFileNames, loadClientConfig, loadCommonConfig, loadServerConfig } from "./load.ts";
 import type { ServiceConfig } from "./service.ts";
-import { discoverServiceFiles, duplicateServiceNames, loadServiceFile } from "./services.ts";
+import { duplicateServiceNames, loadServiceFile } from "./services.ts";
 import { didYouMean } from "./suggest.ts";
 
+export { discoverServiceFiles, findServiceFiles, hasExternalPlugin } from "./discovery.ts";
 export type { ConfigIssue, LoadResult } from "./issues.ts";
 export { formatIssue, hasErrors } from "./issues.ts";
 export { loadClientConfig, loadCommonConfig, loadServerConfig } from "./load.ts";
-export { discoverServiceFiles, findServiceFiles, loadServiceFile, loadServices } from "./services.ts";
+export { loadServiceFile, loadServices } from "./services.ts";
 
 /** What to validate: the files present under configDir, only the client or server side, or given files. */
 export interface ConfigValidateOptions {

@@ -2,7 +2,7 @@
 // "abc"", unknown keys with a did-you-mean hint, and the furthest-reaching branch of a failed union.
 
 import type { z } from "zod";
-import { type ConfigDocument, issueAt } from "./document.ts";
+import { type ConfigDocument, issueAt, valueAt } from "./document.ts";
 import { describeValue } from "./fields.ts";
 import type { ConfigIssue, KeyPath } from "./issues.ts";
 import { didYouMean } from "./suggest.ts";
@@ -76,16 +76,6 @@ function unionExpectations(branches: readonly (readonly ZodIssue[])[]): string {
   if (list.length === 0) return "another kind of value";
   if (list.length === 1) return list[0] as string;
   return `${list.slice(0, -1).join(", ")} or ${list[list.length - 1]}`;
-}
-
-/** Returns the value at a path of a plain value, or undefined. */
-export function valueAt(value: unknown, path: KeyPath): unknown {
-  let current = value;
-  for (const segment of path) {
-    if (current === null || typeof current !== "object") return undefined;
-    current = (current as Record<string | number, unknown>)[segment];
-  }
-  return current;
 }
 
 /** Returns the schema with optional, default, pipe and similar wrappers removed. */

@@ -15,7 +15,7 @@ const unitMilliseconds = {
 type DurationUnit = keyof typeof unitMilliseconds;
 
 // one or more "<number><unit>" parts ("1h30m"), or a bare number of seconds
-const durationPartExpression = /(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)/gy;
+const durationPartExpression = /(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)/y;
 const bareSecondsExpression = /^\d+(?:\.\d+)?$/;
 
 /** Returns the milliseconds of a duration, or undefined when the text is not one. */
@@ -28,7 +28,6 @@ export function tryParseDuration(value: string | number): number | undefined {
   if (bareSecondsExpression.test(text)) return Math.round(Number(text) * 1000);
   let total = 0;
   let position = 0;
-  durationPartExpression.lastIndex = 0;
   for (;;) {
     while (text[position] === " ") position++;
     if (position >= text.length) break;
@@ -54,12 +53,11 @@ export function parseDuration(value: string | number): number {
 }
 
 /** Formats milliseconds in the config notation, largest units first: 93600000 → "1d2h". */
-export function formatDuration(milliseconds: number): string {
+export function formatConfigDuration(milliseconds: number): string {
   if (milliseconds === 0) return "0s";
   const units: DurationUnit[] = ["w", "d", "h", "m", "s", "ms"];
-  let rest = Math.round(milliseconds);
+  let rest = Math.abs(Math.round(milliseconds));
   let text = milliseconds < 0 ? "-" : "";
-  rest = Math.abs(rest);
   for (const unit of units) {
     const size = unitMilliseconds[unit];
     const count = Math.floor(rest / size);

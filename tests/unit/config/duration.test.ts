@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { formatDuration, parseDuration, tryParseDuration } from "../../../mod/lib/duration.ts";
+import { formatConfigDuration, parseDuration, tryParseDuration } from "../../../mod/lib/duration.ts";
 import { BackupError } from "../../../mod/lib/errors.ts";
 import { formatByteSize, tryParseByteSize } from "../../../mod/lib/size.ts";
 
@@ -46,12 +46,12 @@ describe("durations", () => {
     [7 * day, "1w"],
     [250, "250ms"],
   ])("%p milliseconds are written %p", (milliseconds, text) => {
-    expect(formatDuration(milliseconds)).toBe(text);
+    expect(formatConfigDuration(milliseconds)).toBe(text);
   });
 
   test("a formatted duration parses back to the same milliseconds", () => {
     for (const milliseconds of [1, 999, 61_000, 3 * day + 4 * hour + 5 * minute + 6 * second]) {
-      expect(parseDuration(formatDuration(milliseconds))).toBe(milliseconds);
+      expect(parseDuration(formatConfigDuration(milliseconds))).toBe(milliseconds);
     }
   });
 });
