@@ -8,6 +8,8 @@ import { runConfigValidate } from "./config/validate.ts";
 import { BackupError, ExitCode } from "./lib/errors.ts";
 import { type LogLevel, logLevels, setLogLevel } from "./lib/log.ts";
 import { shutdownSignal } from "./lib/shutdown.ts";
+import { runServerPull } from "./server/pull.ts";
+import { runServerTrust } from "./server/trust-command.ts";
 import { commit, version } from "./version.ts";
 
 /** Where commands write their results (stdout); diagnostics go through the logger. */
@@ -118,6 +120,63 @@ export function buildProgram(output: CliOutput, setExitCode: (code: number) => v
     .action(async (options, command) => {
       const { configDir } = globalOptions(command);
       setExitCode(await runClientServices({ configDir, json: options.json }, output));
+    });
+
+  const server = program
+    .command("server")
+    .description("Stage 2, on the backup server: fetch archives into restic");
+  server
+    .command("pull")
+    .description(
+      "fetch each client's newest archive over SFTP and store it in the host's restic repository (exit 0 ok, 3 some hosts failed, 1 all failed)",
+    )
+    .option("-n, --dry-run", "connect read-only and print what would be fetched and stored")
+    .option("--host <name...>", "pull only these hosts")
+    .addHelpText("after", exitCodeHelp)
+    .action(async (options, command) => {
+      const globals = globalOptions(command);
+      setExitCode(
+        await runServerPull({
+          configDir: globals.configDir,
+          isDryRun: Boolean(options.dryRun),
+          hosts: options.host,
+          signal: shutdownSignal,
+          hasExplicitLogLevel: Boolean(globals.logLevel || globals.verbose || globals.quiet),
+          output,
+        }),
+      );
+    });
+  server
+    .command("trust")
+    .description("show a client's SSH host key fingerprints and record them in known_hosts")
+    .argument("<host>", "the host (as in hosts[].hostname, or any host name)")
+    .option("--port <port>", "SSH port (default: the host's configured port, else 22)", (value) =>
+      Number(value),
+    )
+    .option(
+      "--address <address>",
+      "connect to this address (default: the configured address, else the host name)",
+    )
+    .option("--known-hosts <file>", "known_hosts file to write (default: the host's known_hosts_file)")
+    .option("-y, --yes", "record without asking (check the fingerprint first!)")
+    .option("--replace", "replace existing entries of this host that hold other keys")
+    .addHelpText("after", exitCodeHelp)
+    .action(async (host, options, command) => {
+      const { configDir } = globalOptions(command);
+      setExitCode(
+        await runServerTrust(
+          {
+            configDir,
+            host,
+            port: options.port,
+            address: options.address,
+            knownHostsFile: options.knownHosts,
+            assumeYes: Boolean(options.yes),
+            replace: Boolean(options.replace),
+          },
+          output,
+        ),
+      );
     });
 
   return program;

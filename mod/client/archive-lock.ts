@@ -7,6 +7,7 @@ import { mkdtemp, readFile, rename, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { BackupError, errnoCode, errorMessage } from "../lib/errors.ts";
 import type { Logger } from "../lib/log.ts";
+import { sleep } from "../lib/time.ts";
 
 /** Name of the lock directory; the server's lock check looks for exactly this name. */
 export const archiveLockName = ".backup_archive_in_progress.lock";
@@ -72,22 +73,6 @@ async function readOwner(lockPath: string): Promise<ArchiveLockOwner | undefined
   } catch {
     return undefined;
   }
-}
-
-/** Waits for ms unless the signal aborts first. */
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) return reject(signal.reason);
-    const timer = setTimeout(() => {
-      signal?.removeEventListener("abort", onAbort);
-      resolve();
-    }, ms);
-    const onAbort = () => {
-      clearTimeout(timer);
-      reject(signal?.reason);
-    };
-    signal?.addEventListener("abort", onAbort, { once: true });
-  });
 }
 
 /** Creates the lock directory with its owner record in one rename, so no lock ever lacks an owner. Returns false when it exists. Throws BackupError on other errors. */

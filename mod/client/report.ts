@@ -2,32 +2,13 @@
 // each service's result and the log tail. A mail that cannot be sent is logged and changes nothing.
 
 import type { ClientConfig } from "../config/client.ts";
-import type { Mail } from "../config/mail.ts";
 import { errorMessage } from "../lib/errors.ts";
 import type { Logger } from "../lib/log.ts";
 import { formatLogTail, formatSection, formatTable } from "../notify/format.ts";
-import { type MailSettings, sendMail } from "../notify/mail.ts";
+import { sendMail } from "../notify/mail.ts";
+import { mailSettingsFrom } from "../notify/settings.ts";
 import type { ArchiveResult } from "./archive.ts";
 import type { ServiceOutcome } from "./service-run.ts";
-
-/** Converts the config's `mail:` block into the mailer's settings. */
-export function mailSettingsFrom(mail: Mail, subjectPrefix: string | undefined): MailSettings {
-  return {
-    transport: mail.transport,
-    sendmailPath: mail.sendmail_path,
-    ...(mail.from ? { from: mail.from } : {}),
-    ...(subjectPrefix ? { subjectPrefix } : {}),
-    smtp: {
-      ...(mail.smtp.host ? { host: mail.smtp.host } : {}),
-      ...(mail.smtp.port ? { port: mail.smtp.port } : {}),
-      ...(mail.smtp.secure !== undefined ? { secure: mail.smtp.secure } : {}),
-      ...(mail.smtp.starttls !== undefined ? { starttls: mail.smtp.starttls } : {}),
-      ...(mail.smtp.username ? { username: mail.smtp.username } : {}),
-      ...(mail.smtp.password_file ? { passwordFile: mail.smtp.password_file } : {}),
-      ...(mail.smtp.timeout_seconds ? { timeoutSeconds: mail.smtp.timeout_seconds } : {}),
-    },
-  };
-}
 
 /** Builds the text of the failure mail. */
 export function clientReportText(options: {

@@ -66,3 +66,19 @@ export function formatDuration(milliseconds: number): string {
   const precision = milliseconds < second ? 100 : 10;
   return `${Math.round((milliseconds / second) * precision) / precision}s`;
 }
+
+/** Waits ms milliseconds; rejects with the signal's reason as soon as it aborts. */
+export function sleep(milliseconds: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) return reject(signal.reason);
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(signal?.reason);
+    };
+    const timer = setTimeout(() => {
+      signal?.removeEventListener("abort", onAbort);
+      resolve();
+    }, milliseconds);
+    signal?.addEventListener("abort", onAbort, { once: true });
+  });
+}

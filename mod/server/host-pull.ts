@@ -1,0 +1,293 @@
+// One host's pull (DESIGN §7): connect over SFTP with a verified host key → wait for the client's
+// lock → pick the newest complete archive → skip it when a snapshot already has it → stream it
+// through sha256, decompression and a strict extractor into `<temp>/<host>/data` → restic backup →
+// after_ingest on the client. The unpacked data is always removed; the result is recorded, never thrown.
+
+import { mkdir } from "node:fs/promises";
+import { join } from "node:path";
+import type { ServerConfig, ServerHostConfig } from "../config/server.ts";
+import { BackupError, errorMessage } from "../lib/errors.ts";
+import type { Logger } from "../lib/log.ts";
+import { formatAge } from "../lib/time.ts";
+import { partialTag } from "../restic/args.ts";
+import { acquireRepositoryLock } from "../restic/repository-lock.ts";
+import {
+  initRepository,
+  listSnapshots,
+  type ResticRunOptions,
+  repositoryExists,
+  runBackup,
+} from "../restic/runner.ts";
+import { SftpSession } from "../ssh/session.ts";
+import { cleanUpClient } from "./after-ingest.ts";
+import { waitForClientUnlock } from "./lock-check.ts";
+import { newestTimestampTag, parseSidecar, type RemoteArchive, selectNewestArchive } from "./select.ts";
+import type { PullAttempt } from "./state.ts";
+import { removeTree } from "./unpack/targetDirectory.ts";
+import { unpackArchive } from "./unpack/unpackArchive.ts";
+
+/** What pullHost needs. */
+export interface HostPullOptions {
+  config: ServerConfig;
+  host: ServerHostConfig;
+  logger: Logger;
+  isDryRun: boolean;
+  signal: AbortSignal;
+  now?: () => Date;
+}
+
+/** How the pull went, with alerts that deserve a mail even when the host did not fail. */
+export interface HostPullResult {
+  host: string;
+  attempt: PullAttempt;
+  alerts: string[];
+}
+
+const sidecarMaxBytes = 4096;
+
+/** Reads a small remote file (the sidecar) completely. */
+async function readSmallFile(session: SftpSession, path: string): Promise<string> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of session.createReadStream(path)) {
+    size += (chunk as Buffer).length;
+    if (size > sidecarMaxBytes)
+      throw new BackupError(`The sidecar "${path}" is larger than ${sidecarMaxBytes} bytes`);
+    chunks.push(chunk as Buffer);
+  }
+  return Buffer.concat(chunks).toString("utf8");
+}
+
+/** Returns the options every restic call of this host shares. */
+function resticOptions(options: HostPullOptions, logger: Logger): ResticRunOptions {
+  const { config, host } = options;
+  return {
+    repository: host.repository,
+    passwordFile: host.password_file,
+    resticCommand: config.restic.restic_cmd[0] ?? "restic",
+    cacheDir: join(config.global.state_dir, "restic-cache"),
+    logger,
+    signal: options.signal,
+    isDryRun: options.isDryRun,
+  };
+}
+
+/** Pulls one host and returns the outcome; never throws. */
+export async function pullHost(options: HostPullOptions): Promise<HostPullResult> {
+  const { config, host, logger } = options;
+  const now = options.now ?? (() => new Date());
+  const startedAt = now();
+  const started = performance.now();
+  const alerts: string[] = [];
+  const warnings: string[] = [];
+  const attempt: Partial<PullAttempt> = {};
+  let status: PullAttempt["status"] = "failed";
+  let error: string | undefined;
+  let session: SftpSession | undefined;
+  const workDir = join(config.global.local_temp_base_dir, host.hostname);
+  const dataDir = join(workDir, "data");
+  let hasUnpacked = false;
+
+  try {
+    session = await SftpSession.connect({
+      host: host.hostname,
+      port: host.port,
+      address: host.address,
+      username: host.ssh_user,
+      privateKeyPath: host.ssh_key_file,
+      knownHostsFile: host.known_hosts_file,
+      readyTimeoutMs: config.global.connect_timeout,
+      keepaliveIntervalMs: config.global.keepalive_interval,
+      idleTimeoutMs: config.global.idle_timeout,
+      logger,
+      signal: options.signal,
+    });
+
+    const lock = await waitForClientUnlock(session, host.remote_tar_dir, {
+      retries: options.isDryRun ? 0 : config.global.lock_check_retries,
+      delayMs: config.global.lock_check_delay,
+      staleAfterMs: config.global.stale_lock_after,
+      logger,
+      signal: options.signal,
+      now,
+    });
+    if (lock.isLocked) {
+      status = "locked";
+      if (lock.isStale && lock.since) {
+        alerts.push(
+          `stale lock on ${host.hostname} since ${lock.since.toISOString()}: a client run died while writing its archive, or still hangs`,
+        );
+      }
+      throw new BackupError(`Skipped: ${lock.reason}`, {
+        hint: "the next run tries again; if this repeats, look at the client's backupctl client run",
+      });
+    }
+
+    const entries = await session.list(host.remote_tar_dir);
+    const selection = selectNewestArchive(entries, host.hostname, {
+      now: now(),
+      maxClockSkewMs: config.global.max_clock_skew,
+    });
+    for (const refused of selection.refused) {
+      const warning = `Ignoring "${refused.name}": ${refused.reason}`;
+      warnings.push(warning);
+      logger.warn(warning);
+    }
+    const archive: RemoteArchive | undefined = selection.newest;
+    if (!archive) {
+      throw new BackupError(`No complete archive of "${host.hostname}" in "${host.remote_tar_dir}"`, {
+        hint: "check that backupctl client run works on the client and that its hostname and base_backup_dir match hostname and remote_tar_dir here",
+      });
+    }
+    attempt.archive = archive.name;
+    attempt.archive_timestamp = archive.timestamp;
+    attempt.archive_bytes = archive.size;
+    const age = now().getTime() - archive.time.getTime();
+    if (age > host.max_age) {
+      alerts.push(
+        `the newest archive of ${host.hostname} is ${formatAge(age)} old (max_age ${formatAge(host.max_age)}): is the client's backup running?`,
+      );
+    }
+
+    const restic = resticOptions(options, logger);
+    const repositoryLock = options.isDryRun
+      ? undefined
+      : await acquireRepositoryLock(config.global.state_dir, host.hostname, {
+          timeoutMs: config.global.repository_lock_wait,
+          logger,
+          signal: options.signal,
+        });
+    try {
+      if (!(await repositoryExists(restic))) {
+        if (!config.restic.init_missing_repos) {
+          throw new BackupError(
+            `The restic repository "${host.repository}" of "${host.hostname}" does not exist`,
+            {
+              hint: `create it with: restic init --repo ${host.repository} --password-file ${host.password_file}, or set restic.init_missing_repos: true`,
+            },
+          );
+        }
+        await initRepository(restic);
+      } else {
+        const newestTag = newestTimestampTag(
+          await listSnapshots(restic, { host: host.hostname, tags: ["backupctl"] }),
+        );
+        if (newestTag !== undefined && newestTag >= archive.timestamp) {
+          status = "up-to-date";
+          logger.info(
+            `No new archive: "${archive.name}" is already stored (newest snapshot tag ${newestTag})`,
+          );
+          return finish();
+        }
+      }
+
+      const sidecarPath = `${host.remote_tar_dir}/${archive.sidecarName}`;
+      const expectedSha256 = parseSidecar(await readSmallFile(session, sidecarPath), archive.name);
+      if (!expectedSha256) {
+        throw new BackupError(`The sidecar "${sidecarPath}" is malformed or names another file`, {
+          hint: "it must hold `<sha256>  <archive name>` as written by backupctl client run",
+        });
+      }
+      if (options.isDryRun) {
+        logger.info(
+          `Would fetch "${archive.name}" (${archive.size ?? "?"} bytes) into "${dataDir}" and store it in "${host.repository}"`,
+        );
+        status = "ok";
+        return finish();
+      }
+
+      await mkdir(workDir, { recursive: true, mode: 0o700 });
+      // a run killed mid-way left its data: the extractor wants a fresh, empty directory
+      removeTree(dataDir);
+      logger.info(`Fetching "${archive.name}" (${archive.size ?? "?"} bytes)`);
+      const fetchStarted = performance.now();
+      hasUnpacked = true;
+      const unpacked = await unpackArchive(
+        session.createReadStream(`${host.remote_tar_dir}/${archive.name}`),
+        {
+          targetDir: dataDir,
+          compression: archive.compression,
+          expectedSha256,
+          ...(archive.size !== undefined ? { expectedSize: archive.size } : {}),
+          maxBytes: config.global.max_archive_bytes,
+          maxEntries: config.global.max_archive_entries,
+          logger,
+          signal: options.signal,
+        },
+      );
+      attempt.fetch_ms = Math.round(performance.now() - fetchStarted);
+      attempt.unpacked_bytes = unpacked.fileBytes;
+      attempt.entries = unpacked.entries;
+      const manifestStatus = (unpacked.manifest as { status?: unknown } | undefined)?.status;
+      const isPartialArchive = manifestStatus === "partial";
+      if (isPartialArchive)
+        warnings.push("the client marked this archive partial: some of its services failed");
+
+      const ingestStarted = performance.now();
+      const backup = await runBackup(dataDir, {
+        ...restic,
+        host: host.hostname,
+        tags: [archive.timestamp, ...(isPartialArchive ? [partialTag] : [])],
+        time: archive.time,
+        extraOptions: config.restic.backup_options,
+        description: `store the archive of ${host.hostname}`,
+      });
+      attempt.ingest_ms = Math.round(performance.now() - ingestStarted);
+      if (backup.summary) {
+        attempt.snapshot_id = backup.summary.snapshotId;
+        attempt.files_new = backup.summary.filesNew;
+        attempt.files_changed = backup.summary.filesChanged;
+        attempt.files_unmodified = backup.summary.filesUnmodified;
+        attempt.bytes_added = backup.summary.dataAdded;
+      }
+      status = isPartialArchive || backup.isPartial ? "partial" : "ok";
+      if (backup.isPartial) warnings.push("restic could not read some unpacked files (exit 3)");
+      logger.info(
+        `Stored "${archive.name}" as snapshot ${attempt.snapshot_id ?? "?"}: ${attempt.files_new ?? 0} new, ${attempt.files_changed ?? 0} changed files, ${attempt.bytes_added ?? 0} bytes added`,
+      );
+    } finally {
+      repositoryLock?.release();
+    }
+
+    try {
+      await cleanUpClient(session, host, archive, logger);
+    } catch (cleanupError) {
+      const warning = `The archive was stored, but after_ingest "${host.after_ingest}" failed on the client: ${errorMessage(cleanupError)}`;
+      warnings.push(warning);
+      logger.warn(warning);
+    }
+  } catch (caught) {
+    if (status !== "locked") status = "failed";
+    error = errorMessage(caught);
+    logger.error(error);
+  } finally {
+    if (hasUnpacked) {
+      try {
+        removeTree(dataDir);
+      } catch (cleanupError) {
+        logger.error(
+          `Cannot remove the unpacked data "${dataDir}": ${errorMessage(cleanupError)} (remove it by hand: it holds plaintext)`,
+        );
+      }
+    }
+    await session?.close().catch(() => undefined);
+  }
+  return finish();
+
+  /** Builds the result from what was recorded so far. */
+  function finish(): HostPullResult {
+    return {
+      host: host.hostname,
+      alerts,
+      attempt: {
+        ...attempt,
+        status,
+        started_at: startedAt.toISOString(),
+        finished_at: now().toISOString(),
+        duration_ms: Math.round(performance.now() - started),
+        ...(error ? { error } : {}),
+        warnings,
+      },
+    };
+  }
+}
