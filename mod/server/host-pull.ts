@@ -18,7 +18,7 @@ import {
   repositoryExists,
   runBackup,
 } from "../restic/runner.ts";
-import { SftpSession } from "../ssh/session.ts";
+import { isNoSuchFile, SftpSession } from "../ssh/session.ts";
 import { cleanUpClient } from "./after-ingest.ts";
 import { waitForClientUnlock } from "./lock-check.ts";
 import { newestTimestampTag, parseSidecar, type RemoteArchive, selectNewestArchive } from "./select.ts";
@@ -56,6 +56,23 @@ async function readSmallFile(session: SftpSession, path: string): Promise<string
     chunks.push(chunk as Buffer);
   }
   return Buffer.concat(chunks).toString("utf8");
+}
+
+/** Returns the newest archive in the client's done/ directory, or undefined when there is none. */
+async function newestInDone(
+  session: SftpSession,
+  remoteDir: string,
+  hostname: string,
+  now: Date,
+  maxClockSkewMs: number,
+): Promise<RemoteArchive | undefined> {
+  try {
+    const entries = await session.list(`${remoteDir.replace(/\/$/, "")}/done`);
+    return selectNewestArchive(entries, hostname, { now, maxClockSkewMs }).newest;
+  } catch (error) {
+    if (isNoSuchFile(error)) return undefined;
+    throw error;
+  }
 }
 
 /** Returns the options every restic call of this host shares. */
@@ -135,6 +152,27 @@ export async function pullHost(options: HostPullOptions): Promise<HostPullResult
     }
     const archive: RemoteArchive | undefined = selection.newest;
     if (!archive) {
+      // after_ingest "move" puts stored archives into done/: finding the newest there means nothing new
+      const stored = await newestInDone(
+        session,
+        host.remote_tar_dir,
+        host.hostname,
+        now(),
+        config.global.max_clock_skew,
+      );
+      if (stored) {
+        attempt.archive = stored.name;
+        attempt.archive_timestamp = stored.timestamp;
+        const storedAge = now().getTime() - stored.time.getTime();
+        if (storedAge > host.max_age) {
+          alerts.push(
+            `the newest archive of ${host.hostname} is ${formatAge(storedAge)} old (max_age ${formatAge(host.max_age)}): is the client's backup running?`,
+          );
+        }
+        status = "up-to-date";
+        logger.info(`No new archive: the newest, "${stored.name}", was stored before and is in done/`);
+        return finish();
+      }
       throw new BackupError(`No complete archive of "${host.hostname}" in "${host.remote_tar_dir}"`, {
         hint: "check that backupctl client run works on the client and that its hostname and base_backup_dir match hostname and remote_tar_dir here",
       });

@@ -1,0 +1,90 @@
+// The decompression stage of the unpack pipeline: compressed bytes in, tar bytes out. By default a
+// child process (pigz/gzip -dc, zstd -dc) started through lib/exec, so decompression runs on another
+// core while this process hashes, parses and writes; in-process zlib is kept for measurements.
+
+import type { Readable, Writable } from "node:stream";
+import { createGunzip, createZstdDecompress } from "node:zlib";
+import { BackupError, errorMessage } from "../../lib/errors.ts";
+import { spawnStream, which } from "../../lib/exec.ts";
+import type { Logger } from "../../lib/log.ts";
+
+export type Compression = "gzip" | "zstd";
+
+/** Where decompression runs: "process" (a child, the default) or "inline" (node:zlib in this process). */
+export type DecompressorMode = "process" | "inline";
+
+/** A running decompressor: write compressed bytes to input, read tar bytes from output. */
+export interface Decompressor {
+  readonly input: Writable;
+  readonly output: Readable;
+  /** Resolves when decompression ended cleanly. Throws BackupError when the data or the tool failed. */
+  wait(): Promise<void>;
+  /** Stops decompression (kills the child); wait() then rejects. */
+  kill(): void;
+  /** The child's pid, when there is one. */
+  readonly pid: number | undefined;
+}
+
+/** Options of startDecompressor. */
+export interface DecompressorOptions {
+  mode?: DecompressorMode;
+  logger: Logger;
+  signal?: AbortSignal;
+  /** Search path for the tools (default $PATH). */
+  searchPath?: string;
+}
+
+/** Returns the argv that decompresses to stdout; pigz when it is installed (its reader and writer threads make it faster than gzip). */
+export function decompressorArgv(compression: Compression, options: { hasPigz: boolean }): string[] {
+  if (compression === "zstd") return ["zstd", "--decompress", "--stdout", "--quiet"];
+  return options.hasPigz ? ["pigz", "--decompress", "--stdout"] : ["gzip", "--decompress", "--stdout"];
+}
+
+/** Starts a decompressor. Throws BackupError when the tool cannot be started. */
+export function startDecompressor(compression: Compression, options: DecompressorOptions): Decompressor {
+  if (options.mode === "inline") return startInlineDecompressor(compression);
+  const hasPigz = which("pigz", options.searchPath) !== undefined;
+  const argv = decompressorArgv(compression, { hasPigz });
+  const handle = spawnStream(argv, {
+    stdin: "pipe",
+    stdout: "pipe",
+    logger: options.logger,
+    signal: options.signal,
+    description: `decompress the ${compression} archive`,
+    stderrLevel: "warn",
+  });
+  const { stdin, stdout } = handle;
+  if (!stdin || !stdout) throw new BackupError(`Cannot start "${argv[0]}": its pipes are missing`);
+  return {
+    input: stdin,
+    output: stdout,
+    pid: handle.pid,
+    async wait() {
+      await handle.wait();
+    },
+    kill: () => handle.kill(),
+  };
+}
+
+/** Returns a node:zlib transform wrapped as a Decompressor (no child process). */
+function startInlineDecompressor(compression: Compression): Decompressor {
+  const transform = compression === "zstd" ? createZstdDecompress() : createGunzip();
+  const finished = new Promise<void>((resolve, reject) => {
+    transform.once("end", resolve);
+    transform.on("error", (error) =>
+      reject(
+        new BackupError(`Cannot decompress the ${compression} archive: ${errorMessage(error)}`, {
+          cause: error,
+        }),
+      ),
+    );
+  });
+  finished.catch(() => undefined);
+  return {
+    input: transform,
+    output: transform,
+    pid: undefined,
+    wait: () => finished,
+    kill: () => transform.destroy(new Error("decompression stopped")),
+  };
+}

@@ -1,0 +1,282 @@
+// The server's one-pass unpack (DESIGN §7.4): compressed bytes from SFTP → sha256 → decompressor →
+// tar parser → extractor, with backpressure at every step, so memory stays flat and the download,
+// decompression and extraction overlap. On any error the caller removes the target (removeTree).
+
+import { createHash } from "node:crypto";
+import type { Writable } from "node:stream";
+import { BackupError, errorMessage } from "../../lib/errors.ts";
+import type { Logger } from "../../lib/log.ts";
+import { type Compression, type DecompressorMode, startDecompressor } from "./decompressor.ts";
+import { Extractor } from "./extractor.ts";
+import { prepareTargetDirectory } from "./targetDirectory.ts";
+import { TarParser } from "./tarParser.ts";
+
+/** What unpackArchive needs. */
+export interface UnpackOptions {
+  /** A fresh directory (created 0700) whose parent is 0700 and owned by this user. */
+  targetDir: string;
+  compression: Compression;
+  /** Hex sha256 of the compressed archive (the sidecar); checked when the stream ends. */
+  expectedSha256?: string;
+  /** Size of the compressed archive in bytes; more bytes fail at once, fewer at the end. */
+  expectedSize?: number;
+  /** Most decompressed (tar) bytes accepted. */
+  maxBytes: number;
+  /** Most archive members accepted. */
+  maxEntries: number;
+  /** Most path components of a member (default 512). */
+  maxDepth?: number;
+  /** Longest member name in bytes (default 4000, leaving room for the target below PATH_MAX). */
+  maxPathBytes?: number;
+  logger: Logger;
+  signal?: AbortSignal;
+  /** Apply archived uid/gid (default: when running as root). */
+  preserveOwners?: boolean;
+  /** Where decompression runs (default "process", a child on another core). */
+  decompressor?: DecompressorMode;
+}
+
+/** What an unpack produced. */
+export interface UnpackResult {
+  /** Archive members created. */
+  entries: number;
+  /** Decompressed tar bytes. */
+  bytes: number;
+  /** Bytes of regular-file data. */
+  fileBytes: number;
+  /** Hex sha256 of the compressed bytes received. */
+  sha256: string;
+  compressedBytes: number;
+  /** ./manifest.json of the archive, parsed, when present. */
+  manifest?: unknown;
+}
+
+export const defaultMaxDepth = 512;
+export const defaultMaxPathBytes = 4000;
+
+/** Compressed bytes as they arrive (a Node Readable is one). */
+export type ArchiveSource = AsyncIterable<Uint8Array>;
+
+/**
+ * Unpacks a compressed tar stream into options.targetDir in one pass. Throws BackupError when the
+ * target is not fresh, an entry is refused, a cap is reached, the stream is truncated or corrupt,
+ * the size or checksum differs from the sidecar, or the signal aborts; the caller then removes the
+ * target with removeTree.
+ */
+export async function unpackArchive(source: ArchiveSource, options: UnpackOptions): Promise<UnpackResult> {
+  options.signal?.throwIfAborted();
+  prepareTargetDirectory(options.targetDir);
+  const extractor = new Extractor(options.targetDir, {
+    maxDepth: options.maxDepth ?? defaultMaxDepth,
+    maxPathBytes: options.maxPathBytes ?? defaultMaxPathBytes,
+    preserveOwners: options.preserveOwners ?? process.geteuid?.() === 0,
+  });
+  const parser = new TarParser(extractor, { maxBytes: options.maxBytes, maxEntries: options.maxEntries });
+  const stop = new StopSignal(options.signal);
+  const decompressor = startDecompressor(options.compression, {
+    mode: options.decompressor ?? "process",
+    logger: options.logger,
+    signal: stop.signal,
+  });
+  const hash = createHash("sha256");
+  let compressedBytes = 0;
+  let contentError: unknown;
+  let isKilled = false;
+  let isStopping = false;
+
+  /** Reads the source into the hash and the decompressor; after a content error only hashes, or stops. */
+  async function feed(): Promise<void> {
+    const iterator = source[Symbol.asyncIterator]();
+    let isDone = false;
+    try {
+      while (true) {
+        const next = await stop.race(iterator.next());
+        if (next.done) {
+          isDone = true;
+          break;
+        }
+        const chunk = next.value;
+        hash.update(chunk);
+        compressedBytes += chunk.length;
+        if (options.expectedSize !== undefined && compressedBytes > options.expectedSize) {
+          throw new BackupError(
+            `Cannot unpack archive: more than the expected ${options.expectedSize} bytes arrived`,
+            { hint: "the archive changed on the client while it was read" },
+          );
+        }
+        if (contentError !== undefined) {
+          // hashing the rest tells a corrupted transfer from an archive that is bad at its source
+          if (options.expectedSha256 === undefined) break;
+          continue;
+        }
+        if (!decompressor.input.write(chunk))
+          await stop.race(drainOf(decompressor.input), stop.contentFailed);
+      }
+      if (contentError === undefined) decompressor.input.end();
+    } finally {
+      if (!isDone) void Promise.resolve(iterator.return?.()).catch(() => undefined);
+    }
+  }
+
+  /** Parses the decompressed stream; waits for the decompressor before judging the end. */
+  async function consume(): Promise<void> {
+    try {
+      for await (const chunk of decompressor.output) {
+        // after a failure on the feeding side nothing more may be written: the caller removes the target
+        if (isStopping) break;
+        parser.write(chunk as Uint8Array);
+      }
+    } catch (error) {
+      isKilled = true;
+      decompressor.kill();
+      throw error;
+    }
+    // a decompressor that failed explains a short tar stream better than the parser can
+    await decompressor.wait();
+    parser.end();
+  }
+
+  const consumed = consume().catch((error: unknown) => {
+    contentError = error;
+    stop.failContent();
+  });
+  try {
+    await feed();
+    await stop.race(consumed);
+  } catch (error) {
+    isStopping = true;
+    if (!isKilled) decompressor.kill();
+    await consumed;
+    extractor.dispose();
+    if (stop.isAborted) throw abortError(options.signal);
+    throw error;
+  } finally {
+    stop.dispose();
+  }
+  const sha256 = hash.digest("hex");
+  checkIntegrity({ compressedBytes, sha256, contentError }, options);
+  if (contentError !== undefined) {
+    extractor.dispose();
+    throw contentError;
+  }
+  const manifestBytes = extractor.finish();
+  const result: UnpackResult = {
+    entries: parser.entries,
+    bytes: parser.bytes,
+    fileBytes: parser.fileBytes,
+    sha256,
+    compressedBytes,
+  };
+  if (manifestBytes !== undefined) result.manifest = parseManifest(manifestBytes);
+  options.logger.debug(
+    `unpacked ${result.entries} entries, ${result.bytes} bytes from ${compressedBytes} compressed bytes`,
+  );
+  return result;
+}
+
+/** Throws BackupError when size or checksum differ from the sidecar; an earlier content error becomes the cause. */
+function checkIntegrity(
+  received: { compressedBytes: number; sha256: string; contentError: unknown },
+  options: UnpackOptions,
+): void {
+  const cause = received.contentError;
+  const isComplete = cause === undefined || options.expectedSha256 !== undefined;
+  if (!isComplete) return;
+  const note = cause === undefined ? "" : ` (unpacking had also failed: ${errorMessage(cause)})`;
+  if (options.expectedSize !== undefined && received.compressedBytes !== options.expectedSize) {
+    throw new BackupError(
+      `Cannot accept archive: ${received.compressedBytes} bytes arrived, the archive has ${options.expectedSize}${note}`,
+      { hint: "the transfer was cut short; everything unpacked from it is removed", cause },
+    );
+  }
+  const expected = options.expectedSha256?.toLowerCase();
+  if (expected !== undefined && received.sha256 !== expected) {
+    throw new BackupError(
+      `Cannot accept archive: its sha256 is ${received.sha256}, the sidecar says ${expected}${note}`,
+      {
+        hint: "the archive was corrupted or altered after the client wrote it; everything unpacked from it is removed",
+        cause,
+      },
+    );
+  }
+}
+
+/** Parses manifest.json. Throws BackupError when it is not JSON. */
+function parseManifest(bytes: Uint8Array): unknown {
+  try {
+    return JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(bytes));
+  } catch (error) {
+    throw new BackupError(`Cannot read "manifest.json" of the archive: ${errorMessage(error)}`, {
+      cause: error,
+    });
+  }
+}
+
+/** Returns the error for an aborted unpack. */
+function abortError(signal: AbortSignal | undefined): BackupError {
+  return new BackupError("Cannot unpack archive: aborted", { cause: signal?.reason });
+}
+
+/** Resolves when a writable can take more data (or has closed, so writing would never resume). */
+function drainOf(stream: Writable): Promise<void> {
+  if (stream.closed || stream.destroyed) return Promise.resolve();
+  return new Promise((resolve) => {
+    const done = () => {
+      stream.off("drain", done);
+      stream.off("close", done);
+      resolve();
+    };
+    stream.on("drain", done);
+    stream.on("close", done);
+  });
+}
+
+/** The pipeline's own stop: the caller's abort, or a content failure that ends feeding early. */
+class StopSignal {
+  private readonly controller = new AbortController();
+  private readonly aborted: Promise<never>;
+  private resolveContentFailed: () => void = () => undefined;
+  /** Resolves once the consuming side has failed. */
+  readonly contentFailed: Promise<void>;
+  private readonly outer: AbortSignal | undefined;
+  private readonly onAbort: () => void;
+  isAborted = false;
+
+  constructor(outer: AbortSignal | undefined) {
+    this.outer = outer;
+    let rejectAborted: (error: unknown) => void = () => undefined;
+    this.aborted = new Promise<never>((_resolve, reject) => {
+      rejectAborted = reject;
+    });
+    this.onAbort = () => {
+      this.isAborted = true;
+      this.controller.abort(outer?.reason);
+      rejectAborted(abortError(outer));
+    };
+    outer?.addEventListener("abort", this.onAbort, { once: true });
+    this.aborted.catch(() => undefined);
+    this.contentFailed = new Promise((resolve) => {
+      this.resolveContentFailed = resolve;
+    });
+  }
+
+  /** Aborted when the caller aborts; passed to the decompressor. */
+  get signal(): AbortSignal {
+    return this.controller.signal;
+  }
+
+  /** Stops listening to the caller's signal. */
+  dispose(): void {
+    this.outer?.removeEventListener("abort", this.onAbort);
+  }
+
+  /** Marks the consuming side failed. */
+  failContent(): void {
+    this.resolveContentFailed();
+  }
+
+  /** Returns the first of the promises to settle, rejecting as soon as the caller aborts. */
+  race<T>(...promises: Promise<T>[]): Promise<T> {
+    return Promise.race([this.aborted, ...promises]);
+  }
+}

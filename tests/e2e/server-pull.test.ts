@@ -1,0 +1,272 @@
+// End-to-end: two clients (one confined to internal-sftp in a chroot) make archives with
+// `backupctl client run`; `backupctl server pull` fetches them over real OpenSSH into real restic
+// repositories. Also: nothing new, host keys, the client lock, and a tampered archive.
+
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import {
+  chownSync,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  rmdirSync,
+  symlinkSync,
+  utimesSync,
+  writeFileSync,
+} from "node:fs";
+import { join } from "node:path";
+import {
+  makeTempDir,
+  removeTempDir,
+  type SmtpHandle,
+  type SshdHandle,
+  startSmtp,
+  startSshd,
+} from "../harness/index.ts";
+import { runBinary } from "./binary.ts";
+import { runSync, writeConfigFile, writeService } from "./fixtures.ts";
+
+let root: string;
+let smtp: SmtpHandle;
+const clients: { name: string; sshd: SshdHandle; configDir: string }[] = [];
+let serverConfigDir: string;
+let repositoryRoot: string;
+let tempBase: string;
+let stateDir: string;
+let knownHosts: string;
+const password = "correct horse battery staple";
+
+/** Restic with the test repositories' password. */
+function restic(host: string, args: string[]): string {
+  return runSync(["restic", "--repo", join(repositoryRoot, host), "--no-cache", ...args], {
+    env: { RESTIC_PASSWORD_FILE: join(root, "restic.pass") },
+  });
+}
+
+/** Snapshots of a host's repository. */
+function snapshots(
+  host: string,
+): { id: string; tags?: string[]; hostname: string; paths: string[]; time: string }[] {
+  if (!existsSync(join(repositoryRoot, host))) return [];
+  return JSON.parse(restic(host, ["snapshots", "--json"]));
+}
+
+/** A listing of a tree with what a restore must keep: type, mode, owner, size, mtime, link target. */
+function describeTree(directory: string): string[] {
+  return runSync(["find", directory, "-mindepth", "1", "-printf", "%P %y %m %U:%G %s %T@ %l\\n"])
+    .split("\n")
+    .filter(Boolean)
+    .map((line) => line.replace(/ (\d+)\.\d+ /, " $1 ")) // whole seconds: GNU tar keeps no more
+    .sort();
+}
+
+/** Writes server_config.yml for both clients. */
+function writeServerConfig(
+  extra: { hosts?: Record<string, unknown>; global?: Record<string, unknown> } = {},
+): void {
+  writeConfigFile(serverConfigDir, "server_config.yml", {
+    global: {
+      local_temp_base_dir: tempBase,
+      state_dir: stateDir,
+      known_hosts_file: knownHosts,
+      admin_email: "admin@example.org",
+      lock_check_retries: 1,
+      lock_check_delay: "1s",
+      mail: { transport: "smtp", smtp: { host: "127.0.0.1", port: smtp.port, starttls: "disabled" } },
+      ...extra.global,
+    },
+    restic: {
+      repository_root: repositoryRoot,
+      password_file: join(root, "restic.pass"),
+      init_missing_repos: true,
+    },
+    hosts: clients.map(({ name, sshd }) => ({
+      hostname: name,
+      address: "127.0.0.1",
+      port: sshd.port,
+      ssh_user: sshd.user,
+      ssh_key_file: sshd.privateKeyPath,
+      remote_tar_dir: sshd.remoteRoot,
+      ...extra.hosts,
+    })),
+  });
+}
+
+/** Writes known_hosts: client1 plain, client2 hashed (ssh-keygen -H). */
+function writeKnownHosts(keyFor: (client: { name: string; sshd: SshdHandle }) => string): void {
+  const lines = clients.map((client) => `[${client.name}]:${client.sshd.port} ${keyFor(client)}`);
+  writeFileSync(knownHosts, `${lines.join("\n")}\n`, { mode: 0o600 });
+  const hashedFile = join(root, "hashed");
+  writeFileSync(hashedFile, `${lines[1]}\n`, { mode: 0o600 });
+  runSync(["ssh-keygen", "-q", "-H", "-f", hashedFile]);
+  const hashed = runSync(["cat", hashedFile]).trim();
+  expect(hashed.startsWith("|1|")).toBe(true);
+  writeFileSync(knownHosts, `${lines[0]}\n${hashed}\n`, { mode: 0o600 });
+}
+
+/** Runs `client run` for one client; returns the exit status. */
+async function clientRun(client: { configDir: string }): Promise<number> {
+  const result = await runBinary(["client", "run", "--config-dir", client.configDir]);
+  if (result.exitCode !== 0) console.error(result.stderr);
+  return result.exitCode;
+}
+
+beforeAll(async () => {
+  root = await makeTempDir("bkpctl-e2e-pull-");
+  serverConfigDir = join(root, "server-etc");
+  repositoryRoot = join(root, "repositories");
+  tempBase = join(root, "work");
+  stateDir = join(root, "server-state");
+  knownHosts = join(root, "known_hosts");
+  mkdirSync(repositoryRoot);
+  writeFileSync(join(root, "restic.pass"), password, { mode: 0o600 });
+  const [sshd1, sshd2, capture] = await Promise.all([
+    startSshd(),
+    startSshd({ chrootSftp: true }),
+    startSmtp(),
+  ]);
+  smtp = capture;
+  clients.push({ name: "client1", sshd: sshd1, configDir: join(root, "client1-etc") });
+  clients.push({ name: "client2", sshd: sshd2, configDir: join(root, "client2-etc") });
+
+  // a source tree with what a restore must keep: owners, modes, symlinks, mtimes
+  const source = join(root, "source");
+  mkdirSync(join(source, "app", "conf"), { recursive: true });
+  writeFileSync(join(source, "app", "conf", "app.ini"), "[app]\nname=demo\n");
+  writeFileSync(join(source, "app", "secret.key"), "k", { mode: 0o600 });
+  writeFileSync(join(source, "app", "run.sh"), "#!/bin/sh\n", { mode: 0o755 });
+  chownSync(join(source, "app", "conf", "app.ini"), 1234, 4321);
+  symlinkSync("conf/app.ini", join(source, "app", "current.ini"));
+  utimesSync(
+    join(source, "app", "run.sh"),
+    new Date("2020-01-02T03:04:05Z"),
+    new Date("2020-01-02T03:04:05Z"),
+  );
+
+  for (const client of clients) {
+    writeConfigFile(client.configDir, "client_config.yml", {
+      hostname: client.name,
+      base_backup_dir: client.sshd.root,
+      backup_user: client.sshd.user,
+      backup_group: String(client.sshd.gid),
+      state_dir: join(root, `${client.name}-state`),
+      min_free_space_mb: 1,
+    });
+    writeService(client.configDir, "files", "app", { files: { paths: [join(source, "app")] } });
+  }
+  writeKnownHosts((client) => client.sshd.hostPublicKey);
+  writeServerConfig();
+}, 120_000);
+
+afterAll(async () => {
+  await Promise.all([...clients.map((client) => client.sshd.stop()), smtp?.stop()]);
+  if (root) await removeTempDir(root);
+});
+
+describe("server pull", () => {
+  test("stores each client's archive as a snapshot that restores to the staged data, then moves the archive to done/", async () => {
+    for (const client of clients) expect(await clientRun(client)).toBe(0);
+    const result = await runBinary(["server", "pull", "--config-dir", serverConfigDir]);
+    expect(result.stderr).not.toContain("ERROR");
+    expect(result.exitCode).toBe(0);
+    expect(result.stdout).toContain("client1");
+
+    for (const client of clients) {
+      const [snapshot, ...more] = snapshots(client.name);
+      expect(more).toHaveLength(0);
+      expect(snapshot?.hostname).toBe(client.name);
+      expect(snapshot?.tags).toContain("backupctl");
+      const done = readdirSync(join(client.sshd.root, "done")).sort();
+      const archive = done.find((name) => name.endsWith(".tar.gz")) as string;
+      expect(done).toEqual([archive, `${archive}.sha256`].sort());
+      const timestamp = archive.slice(client.name.length + 1, client.name.length + 16);
+      expect(snapshot?.tags).toContain(timestamp);
+      expect(readdirSync(client.sshd.root).filter((name) => name.endsWith(".tar.gz"))).toEqual([]);
+
+      // the archive as the client staged it, against the snapshot restored by restic
+      const staged = join(root, `staged-${client.name}`);
+      mkdirSync(staged);
+      runSync(["tar", "-xpf", join(client.sshd.root, "done", archive), "--numeric-owner", "-C", staged]);
+      const restored = join(root, `restored-${client.name}`);
+      restic(client.name, ["restore", "latest", "--target", restored]);
+      const restoredData = join(restored, tempBase, client.name, "data");
+      expect(describeTree(restoredData)).toEqual(describeTree(staged));
+      expect(runSync(["diff", "-r", "--no-dereference", staged, restoredData])).toBe("");
+    }
+    expect(readdirSync(tempBase).flatMap((host) => readdirSync(join(tempBase, host)))).toEqual([]);
+    const mails = await smtp.waitForMessages(1, 10_000);
+    expect(mails.at(-1)?.subject).toContain("all 2 hosts ok");
+  }, 120_000);
+
+  test("a second pull with no new archive makes no snapshot and reports it", async () => {
+    const result = await runBinary(["server", "pull", "--config-dir", serverConfigDir]);
+    expect(result.exitCode).toBe(0);
+    expect(result.stderr).toContain("No new archive");
+    for (const client of clients) expect(snapshots(client.name)).toHaveLength(1);
+  }, 60_000);
+
+  test("a wrong host key for one client is refused before login; the other client is still backed up (exit 3)", async () => {
+    for (const client of clients) expect(await clientRun(client)).toBe(0);
+    const other = clients[0] as (typeof clients)[number];
+    writeKnownHosts((client) =>
+      client.name === "client2" ? other.sshd.hostPublicKey : client.sshd.hostPublicKey,
+    );
+    try {
+      const result = await runBinary(["server", "pull", "--config-dir", serverConfigDir]);
+      expect(result.exitCode).toBe(3);
+      expect(result.stderr).toMatch(/client2.*SHA256:/s);
+      expect(snapshots("client1")).toHaveLength(2);
+      expect(snapshots("client2")).toHaveLength(1);
+    } finally {
+      writeKnownHosts((client) => client.sshd.hostPublicKey);
+    }
+  }, 120_000);
+
+  test("a client lock is retried, then the host is skipped with a warning mail", async () => {
+    const client = clients[0] as (typeof clients)[number];
+    const lock = join(client.sshd.root, ".backup_archive_in_progress.lock");
+    mkdirSync(lock);
+    const mailsBefore = smtp.messages.length;
+    try {
+      const result = await runBinary([
+        "server",
+        "pull",
+        "--config-dir",
+        serverConfigDir,
+        "--host",
+        "client1",
+      ]);
+      expect(result.exitCode).toBe(1);
+      expect(result.stderr).toContain("writing an archive");
+      const mails = await smtp.waitForMessages(mailsBefore + 2, 10_000);
+      expect(mails.slice(mailsBefore).some((mail) => mail.subject.includes("client1 - Backup SKIPPED"))).toBe(
+        true,
+      );
+      // an old lock raises a stale-lock alert
+      utimesSync(lock, new Date("2026-01-01T00:00:00Z"), new Date("2026-01-01T00:00:00Z"));
+      const stale = await runBinary(["server", "pull", "--config-dir", serverConfigDir, "--host", "client1"]);
+      expect(stale.exitCode).toBe(1);
+      const staleMails = await smtp.waitForMessages(mailsBefore + 4, 10_000);
+      expect(
+        staleMails.slice(mailsBefore + 2).some((mail) => mail.text.includes("stale lock on client1")),
+      ).toBe(true);
+    } finally {
+      rmdirSync(lock);
+    }
+  }, 60_000);
+
+  test("an archive whose sidecar does not match fails the host: no snapshot, nothing unpacked left", async () => {
+    const client = clients[0] as (typeof clients)[number];
+    await Bun.sleep(1100);
+    expect(await clientRun(client)).toBe(0);
+    const archive = readdirSync(client.sshd.root).find((name) => name.endsWith(".tar.gz")) as string;
+    const sidecar = join(client.sshd.root, `${archive}.sha256`);
+    writeFileSync(sidecar, `${"0".repeat(64)}  ${archive}\n`);
+    const before = snapshots("client1").length;
+    const result = await runBinary(["server", "pull", "--config-dir", serverConfigDir, "--host", "client1"]);
+    expect(result.exitCode).toBe(1);
+    expect(result.stderr).toMatch(/sha256|checksum/i);
+    expect(snapshots("client1")).toHaveLength(before);
+    expect(existsSync(join(tempBase, "client1", "data"))).toBe(false);
+    expect(existsSync(join(client.sshd.root, archive))).toBe(true);
+  }, 60_000);
+});
