@@ -31,7 +31,9 @@ async function main(): Promise<number> {
       log.error(error.hint ? `${error.message}\n  hint: ${error.hint}` : error.message);
       return interruptedExitCode() ?? error.exitCode;
     }
-    log.error(`Unexpected internal error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
+    log.error(
+      `Unexpected internal error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`,
+    );
     return interruptedExitCode() ?? ExitCode.failed;
   }
 }

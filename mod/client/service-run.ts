@@ -19,7 +19,6 @@ import { removeQuiesceRecord, writeQuiesceRecord } from "./quiesce-records.ts";
 /** One task of a service, with its plugin and parsed block. */
 export interface ServiceTask {
   key: string;
-  // biome-ignore lint/suspicious/noExplicitAny: the registry pairs each plugin with its own parsed block
   plugin: TaskPlugin<any>;
   config: unknown;
 }
