@@ -57,31 +57,36 @@ export interface BoundTask {
 }
 
 /** Returns whether a validated database block names a container to dump in. */
-function hasContainer(options: unknown): boolean {
-  return (
-    typeof options === "object" && options !== null && "container" in options && Boolean(options.container)
-  );
+function hasContainer(config: unknown): boolean {
+  return typeof config === "object" && config !== null && "container" in config && Boolean(config.container);
 }
 
-/** Binds a service's validated tasks to their plugins; a postgresql or mariadb task with `container` gets the stack of the service's docker task. Throws BackupError (usage) when a key has no plugin. */
+/** Returns the tasks with each postgresql or mariadb task that has `container` given the stack of the service's docker task. */
+export function withComposeStacks(tasks: readonly BoundTask[]): BoundTask[] {
+  // the blocks are validated already: the docker block is a DockerTask
+  const stack = tasks.find((task) => task.plugin === dockerPlugin)?.config as DockerTask | undefined;
+  return tasks.map((task) => {
+    if (!stack || !hasContainer(task.config)) return task;
+    if (task.plugin === postgresqlPlugin) return { ...task, plugin: createPostgresqlPlugin(stack) };
+    if (task.plugin === mariadbPlugin) return { ...task, plugin: createMariadbPlugin(stack) };
+    return task;
+  });
+}
+
+/** Binds a service's validated tasks to their plugins, database tasks with `container` to the service's compose stack. Throws BackupError (usage) when a key has no plugin or its external plugin must not be run. */
 export function bindServiceTasks(
   tasks: readonly { key: string; options: unknown }[],
   pluginDir?: string,
 ): BoundTask[] {
-  // the blocks are validated already: the docker block is a DockerTask
-  const stack = tasks.find((task) => task.key === "docker")?.options as DockerTask | undefined;
-  return tasks.map((task) => {
-    let plugin = findPlugin(task.key, pluginDir);
+  const bound = tasks.map((task): BoundTask => {
+    const plugin = findPlugin(task.key, pluginDir);
     if (!plugin) {
       throw new BackupError(`Cannot run task "${task.key}": no built-in task and no plugin of that name`, {
         code: "usage",
         hint: `use one of ${builtinTaskKeys().join(", ")}, or install an executable "${task.key}" in ${pluginDir ?? "plugin_dir"}`,
       });
     }
-    if (stack && hasContainer(task.options)) {
-      if (plugin === postgresqlPlugin) plugin = createPostgresqlPlugin(stack);
-      else if (plugin === mariadbPlugin) plugin = createMariadbPlugin(stack);
-    }
     return { key: task.key, plugin, config: task.options };
   });
+  return withComposeStacks(bound);
 }

@@ -11,6 +11,7 @@ import {
   builtinTaskKeys,
   findBuiltinPlugin,
   findPlugin,
+  withComposeStacks,
 } from "../../../plugins/registry.ts";
 
 describe("builtin plugins", () => {
@@ -83,5 +84,20 @@ describe("bindServiceTasks", () => {
     expect(() => bindServiceTasks([{ key: "ldap", options: {} }], "/nonexistent")).toThrow(
       /Cannot run task "ldap": no built-in task and no plugin of that name/,
     );
+  });
+});
+
+describe("withComposeStacks", () => {
+  test("binds tasks planned with findPlugin the same way", () => {
+    const docker = dockerTaskSchema.parse({ compose_file: "/srv/shop/compose.yml" });
+    const postgresql = postgresqlTaskSchema.parse({ database: "shop", container: "db" });
+    const planned = [
+      { key: "docker", plugin: findPlugin("docker"), config: docker },
+      { key: "postgresql", plugin: findPlugin("postgresql"), config: postgresql },
+    ] as { key: string; plugin: NonNullable<ReturnType<typeof findPlugin>>; config: unknown }[];
+    const [dockerTask, postgresqlTask] = withComposeStacks(planned);
+    expect(dockerTask).toBe(planned[0] as never);
+    expect(postgresqlTask?.plugin).not.toBe(postgresqlPlugin);
+    expect(postgresqlTask?.config).toBe(postgresql);
   });
 });
