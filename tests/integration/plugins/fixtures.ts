@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { runService, type ServiceOutcome } from "../../../mod/client/service-run.ts";
 import { type Tools, toolsSchema } from "../../../mod/config/tools.ts";
 import { Logger } from "../../../mod/lib/log.ts";
-import { bindServiceTasks } from "../../../plugins/registry.ts";
+import { type BoundTask, bindServiceTasks, withComposeStacks } from "../../../plugins/registry.ts";
 
 /** Writes an executable script (mode 0755) and returns its path. */
 export async function writeScript(path: string, text: string): Promise<string> {
@@ -31,10 +31,20 @@ export interface TasksRun {
   stateDir: string;
 }
 
-/** Runs the service web/shop with the given validated task blocks through the whole lifecycle under root. */
+/** A task of runTasks: a validated block bound through the registry, or a plugin given by the test. */
+export type TestTask = { key: string; options: unknown } | BoundTask;
+
+/** Returns the tasks bound to plugins as client run does it. */
+function bindTasks(tasks: readonly TestTask[], pluginDir: string | undefined): BoundTask[] {
+  return withComposeStacks(
+    tasks.map((task) => ("plugin" in task ? task : (bindServiceTasks([task], pluginDir)[0] as BoundTask))),
+  );
+}
+
+/** Runs the service web/shop with the given tasks through the whole lifecycle under root. */
 export async function runTasks(
   root: string,
-  tasks: { key: string; options: unknown }[],
+  tasks: readonly TestTask[],
   options: RunTasksOptions = {},
 ): Promise<TasksRun> {
   const serviceDirectory = join(root, "config", "web", "shop");
@@ -44,7 +54,7 @@ export async function runTasks(
   const stagingRoot = join(root, "staging");
   const stateDir = join(root, "state");
   const outcome = await runService(
-    { type: "web", name: "shop", file, tasks: bindServiceTasks(tasks, options.pluginDir) },
+    { type: "web", name: "shop", file, tasks: bindTasks(tasks, options.pluginDir) },
     {
       stagingRoot,
       stateDir,
