@@ -26,7 +26,7 @@ export interface DockerQuiesceData {
   services: string[];
 }
 
-/** Override files compose reads beside a compose file; copied with it into docker_config/. */
+/** Override files compose reads beside a compose file found by its default name (not when --file names one); copied into docker_config/. */
 export const composeOverrideNames = [
   "compose.override.yaml",
   "compose.override.yml",
@@ -36,7 +36,7 @@ export const composeOverrideNames = [
 
 // `docker compose` and `docker-compose` both answer within seconds; a hung daemon must not hang the run
 const composeQueryTimeoutMs = 2 * 60 * 1000;
-const startAttemptDelaysMs = [2000, 5000];
+const startAttemptDelaysMs = [1000, 3000];
 
 /** Returns the services to stop: the running ones that stop_services selects (true: all, false: none, a list: those). */
 export function servicesToStop(running: readonly string[], selection: DockerTask["stop_services"]): string[] {
