@@ -2,11 +2,12 @@
 // sorted order, validated, with a plugin found for each task and the tools it needs checked — all
 // before anything is stopped. A service that fails here is reported and left out; the rest run.
 
-import { findPlugin } from "../../plugins/registry.ts";
+import { findPlugin, withComposeStacks } from "../../plugins/registry.ts";
 import type { ToolCommands } from "../../plugins/types.ts";
 import { type ConfigIssue, formatIssue, hasErrors } from "../config/issues.ts";
 import type { ServiceConfig } from "../config/service.ts";
 import { findServiceFiles, loadServiceFile } from "../config/validate.ts";
+import { errorMessage } from "../lib/errors.ts";
 import { which } from "../lib/exec.ts";
 import type { ServicePlan, ServiceTask } from "./service-run.ts";
 
@@ -67,7 +68,15 @@ export function discoverServices(
 
     const tasks: ServiceTask[] = [];
     for (const task of config.tasks) {
-      const plugin = findPlugin(task.key, options.pluginDir);
+      let plugin: ReturnType<typeof findPlugin>;
+      try {
+        plugin = findPlugin(task.key, options.pluginDir);
+      } catch (error) {
+        // an unsafe external plugin: this service cannot run, the others can
+        service.tasks.push({ key: task.key, plugin: "external", tools: [] });
+        service.problems.push(`${file}: task "${task.key}": ${errorMessage(error)}`);
+        continue;
+      }
       if (!plugin) {
         service.tasks.push({ key: task.key, plugin: "missing", tools: [] });
         service.problems.push(
@@ -89,7 +98,9 @@ export function discoverServices(
       }
       tasks.push({ key: task.key, plugin, config: task.options });
     }
-    if (service.problems.length === 0) service.plan = { type: service.type, name: service.name, file, tasks };
+    if (service.problems.length === 0) {
+      service.plan = { type: service.type, name: service.name, file, tasks: withComposeStacks(tasks) };
+    }
   }
   return services;
 }
