@@ -3,6 +3,8 @@
 
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import {
+  chmodSync,
+  copyFileSync,
   existsSync,
   mkdirSync,
   readdirSync,
@@ -11,7 +13,7 @@ import {
   symlinkSync,
   writeFileSync,
 } from "node:fs";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import {
   type MariadbHandle,
   makeTempDir,
@@ -45,6 +47,7 @@ function writeClientConfig(extra: Record<string, unknown> = {}): void {
       smtp: { host: "127.0.0.1", port: smtp.port, starttls: "disabled" },
     },
     lock_retries: 0,
+    plugin_dir: join(root, "plugins"),
     ...extra,
   });
 }
@@ -87,12 +90,20 @@ beforeAll(async () => {
   const passwordFile = join(root, "mariadb.pass");
   writeFileSync(passwordFile, mariadb.rootPassword, { mode: 0o600 });
 
-  configDir && mkdirSync(configDir, { recursive: true, mode: 0o700 });
+  // the example external plugin, installed as an admin would: root-owned, 0755, in a private dir
+  mkdirSync(join(root, "plugins"), { mode: 0o755 });
+  copyFileSync(
+    resolve(import.meta.dir, "../../plugins/examples/package-list"),
+    join(root, "plugins/package-list"),
+  );
+  chmodSync(join(root, "plugins/package-list"), 0o755);
+  mkdirSync(configDir, { recursive: true, mode: 0o700 });
   writeClientConfig();
   writeService(configDir, "files", "conf", {
     files: { paths: [join(root, "srv/a/conf"), join(root, "srv/b/conf")], exclude: ["*.tmp"] },
   });
   writeService(configDir, "sqlite", "app", { sqlite: { path: join(root, "app.db") } });
+  writeService(configDir, "system", "packages", { "package-list": { versions: true } });
   writeService(configDir, "db", "shop", {
     mariadb: {
       database: "shop",
@@ -122,7 +133,7 @@ describe("client run", () => {
     expect(smtp.messages).toHaveLength(0);
   });
 
-  test("backs up files, SQLite and MariaDB into one verified archive with a matching sidecar", async () => {
+  test("backs up files, SQLite, MariaDB and an external plugin into one verified archive with a matching sidecar", async () => {
     const result = await runBinary(["client", "run", "--config-dir", configDir]);
     expect(result.stderr).not.toContain("ERROR");
     expect(result.exitCode).toBe(0);
@@ -142,7 +153,11 @@ describe("client run", () => {
     expect(manifest.status).toBe("ok");
     expect(
       manifest.services.map((service: { type: string; name: string }) => `${service.type}/${service.name}`),
-    ).toEqual(["db/shop", "files/conf", "sqlite/app"]);
+    ).toEqual(["db/shop", "files/conf", "sqlite/app", "system/packages"]);
+    // the external plugin's output, in its own directory
+    expect(readFileSync(join(tree, "system/packages/package-list/selections.txt"), "utf8")).toContain(
+      "install",
+    );
     // full source paths kept: the two "conf" dirs do not merge
     const data = join(tree, "files/conf/data", root);
     expect(readFileSync(join(data, "srv/a/conf/settings.ini"), "utf8")).toBe("from srv/a/conf\n");
