@@ -8,7 +8,10 @@ import { runConfigValidate } from "./config/validate.ts";
 import { BackupError, ExitCode } from "./lib/errors.ts";
 import { type LogLevel, logLevels, setLogLevel } from "./lib/log.ts";
 import { shutdownSignal } from "./lib/shutdown.ts";
+import { runMaintain } from "./maintain/maintain.ts";
+import { runRestore } from "./restore/restore.ts";
 import { runServerPull } from "./server/pull.ts";
+import { runServerStatus } from "./server/status.ts";
 import { runServerTrust } from "./server/trust-command.ts";
 import { commit, version } from "./version.ts";
 
@@ -173,6 +176,105 @@ export function buildProgram(output: CliOutput, setExitCode: (code: number) => v
             knownHostsFile: options.knownHosts,
             assumeYes: Boolean(options.yes),
             replace: Boolean(options.replace),
+          },
+          output,
+        ),
+      );
+    });
+
+  server
+    .command("status")
+    .description(
+      "show each host's last backup, snapshot, size and health against max_age; changes nothing (exit 0 all healthy, 1 a host is failing, stale or never backed up)",
+    )
+    .option("--json", "print the report as JSON")
+    .option("--prometheus <file>", "also write a node_exporter textfile (atomically, mode 0644)")
+    .option("--host <name...>", "only these hosts")
+    .addHelpText(
+      "after",
+      `
+Health: ok; failing since <time> (the last pull failed); stale (the newest backup is older than
+max_age); never backed up. Repositories are read with --no-lock and without a cache.
+${exitCodeHelp}`,
+    )
+    .action(async (options, command) => {
+      const globals = globalOptions(command);
+      setExitCode(
+        await runServerStatus(
+          {
+            configDir: globals.configDir,
+            hosts: options.host,
+            json: Boolean(options.json),
+            prometheusFile: options.prometheus,
+            signal: shutdownSignal,
+            hasExplicitLogLevel: Boolean(globals.logLevel || globals.verbose || globals.quiet),
+          },
+          output,
+        ),
+      );
+    });
+
+  program
+    .command("maintain")
+    .description(
+      "Stage 3, on the backup server: per repository, remove stale restic locks, forget (and prune) by the retention policy, and check (exit 0 ok, 3 some repositories failed, 1 all failed, 75 another maintain runs)",
+    )
+    .option("-n, --dry-run", "change nothing: list what forget would remove and print the commands")
+    .option("--host <name...>", "maintain only these hosts' repositories")
+    .addHelpText(
+      "after",
+      `
+Each repository is maintained under the lock server pull takes (waiting up to
+global.repository_lock_wait). A host whose newest snapshot is older than its max_age is not
+thinned out. read_data_subset "n/t" reads the next part each run; the counter is kept in
+<state_dir>/server/maintain/<host>.json. Problems are mailed to restic.maintenance.admin_email
+(else global.admin_email).
+${exitCodeHelp}`,
+    )
+    .action(async (options, command) => {
+      const globals = globalOptions(command);
+      setExitCode(
+        await runMaintain({
+          configDir: globals.configDir,
+          isDryRun: Boolean(options.dryRun),
+          hosts: options.host,
+          signal: shutdownSignal,
+          hasExplicitLogLevel: Boolean(globals.logLevel || globals.verbose || globals.quiet),
+          output,
+        }),
+      );
+    });
+
+  program
+    .command("restore")
+    .description(
+      "restore a host's snapshot, or one service of it, into a directory that then holds manifest.json and <type>/<name>/ (exit 0 ok, 1 failed, 2 bad host, snapshot, service or non-empty target)",
+    )
+    .argument("<host>", "the host, as in hosts[].hostname")
+    .requiredOption("--target <dir>", "directory to restore into (created if missing; must be empty)")
+    .option("--snapshot <id>", "snapshot ID (or its first characters), or latest", "latest")
+    .option("--service <name>", "restore only this service: type/name, or its name")
+    .option("--force", "restore into a non-empty directory, replacing files of the same name")
+    .addHelpText(
+      "after",
+      `
+Afterwards it prints where the database dumps are and the command that loads each
+(psql, pg_restore, mariadb, or a copy for SQLite).
+${exitCodeHelp}`,
+    )
+    .action(async (host, options, command) => {
+      const globals = globalOptions(command);
+      setExitCode(
+        await runRestore(
+          {
+            configDir: globals.configDir,
+            host,
+            target: options.target,
+            snapshot: options.snapshot,
+            service: options.service,
+            force: Boolean(options.force),
+            signal: shutdownSignal,
+            hasExplicitLogLevel: Boolean(globals.logLevel || globals.verbose || globals.quiet),
           },
           output,
         ),

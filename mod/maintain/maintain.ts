@@ -1,0 +1,120 @@
+// `backupctl maintain` (Stage 3, DESIGN §8): under its own instance lock, maintain every configured
+// host's repository (or --host) one after the other, record each result and the check rotation in
+// the state, print a table and mail the problems. Exit 0 all ok, 3 some failed, 1 all failed.
+
+import { mkdir } from "node:fs/promises";
+import { join } from "node:path";
+import { BackupError, ExitCode, errorMessage } from "../lib/errors.ts";
+import { InstanceLock } from "../lib/lock.ts";
+import { log, setLogLevel } from "../lib/log.ts";
+import { loadServerSettings, selectHosts } from "../server/pull.ts";
+import { mailMaintainReport, maintainTable } from "./report.ts";
+import { maintainRepository, type RepositoryMaintenanceResult } from "./repository.ts";
+import {
+  type MaintainHostState,
+  nextMaintainState,
+  readMaintainState,
+  storedNextPart,
+  writeMaintainState,
+} from "./state.ts";
+
+/** Options of `maintain`. */
+export interface MaintainOptions {
+  configDir: string;
+  isDryRun: boolean;
+  /** Only these hosts. */
+  hosts?: string[];
+  signal: AbortSignal;
+  hasExplicitLogLevel: boolean;
+  output: { stdout(text: string): void };
+}
+
+/** Returns the path of maintain's instance lock. */
+export function maintainLockPath(stateDir: string): string {
+  return join(stateDir, "server", "maintain.lock");
+}
+
+/** Runs `maintain` and returns its exit status. Throws BackupError when the config is invalid (2) or another maintain runs (75). */
+export async function runMaintain(options: MaintainOptions): Promise<number> {
+  const logger = log.child("maintain");
+  const config = loadServerSettings(options.configDir, logger);
+  if (!options.hasExplicitLogLevel) setLogLevel(config.global.log_level);
+  const hosts = selectHosts(config, options.hosts);
+  const stateDir = config.global.state_dir;
+
+  let instanceLock: InstanceLock | undefined;
+  if (!options.isDryRun) {
+    await mkdir(join(stateDir, "server"), { recursive: true, mode: 0o700 });
+    instanceLock = InstanceLock.tryAcquire(maintainLockPath(stateDir));
+    if (!instanceLock) {
+      const holder = InstanceLock.readHolder(maintainLockPath(stateDir));
+      throw new BackupError(`Another "backupctl maintain" is running${holder ? ` (pid ${holder})` : ""}`, {
+        code: "locked",
+        hint: "this run was skipped; nothing was changed",
+      });
+    }
+  }
+  try {
+    logger.info(
+      `Maintaining ${hosts.length} repositor${hosts.length === 1 ? "y" : "ies"}${options.isDryRun ? " (dry run: nothing is removed, unlocked or written)" : ""}`,
+    );
+    const results: RepositoryMaintenanceResult[] = [];
+    for (const host of hosts) {
+      const hostLogger = logger.child(host.hostname);
+      if (options.signal.aborted) {
+        results.push(notStarted(host.hostname, host.repository));
+        continue;
+      }
+      let previous: MaintainHostState = { host: host.hostname };
+      try {
+        previous = await readMaintainState(stateDir, host.hostname);
+      } catch (error) {
+        // a damaged state file only costs the check rotation its place
+        hostLogger.warn(`Cannot read the maintain state of "${host.hostname}": ${errorMessage(error)}`);
+      }
+      const result = await maintainRepository({
+        config,
+        host,
+        logger: hostLogger,
+        isDryRun: options.isDryRun,
+        signal: options.signal,
+        storedPart: storedNextPart(previous, host.maintenance.read_data_subset),
+      });
+      results.push(result);
+      if (!options.isDryRun) {
+        await writeMaintainState(stateDir, nextMaintainState(previous, result.run, result.counter)).catch(
+          (error) => hostLogger.warn(`Cannot record the result in "${stateDir}": ${errorMessage(error)}`),
+        );
+      }
+    }
+
+    options.output.stdout(`${maintainTable(results)}\n`);
+    await mailMaintainReport({ config, results, isDryRun: options.isDryRun, logger });
+    const failed = results.filter((result) => result.run.status === "failed");
+    if (failed.length === 0) return ExitCode.ok;
+    return failed.length === results.length ? ExitCode.failed : ExitCode.partial;
+  } finally {
+    instanceLock?.release();
+  }
+}
+
+/** Returns the result of a repository the run did not reach because it was interrupted. */
+function notStarted(host: string, repository: string): RepositoryMaintenanceResult {
+  const now = new Date().toISOString();
+  return {
+    host,
+    run: {
+      status: "failed",
+      started_at: now,
+      finished_at: now,
+      duration_ms: 0,
+      repository,
+      forget: "not-run",
+      pruned: false,
+      checked: false,
+      failed_step: "start",
+      error: "not started: the run was interrupted",
+      warnings: [],
+    },
+  };
+}

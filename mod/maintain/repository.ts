@@ -1,0 +1,210 @@
+// Maintenance of one host's repository (DESIGN §8), under the repository lock `server pull` takes too:
+// restic unlock (stale locks only) → forget with the host's policy, --prune when enabled, unless the
+// host has stopped backing up → stats when asked → check with the rotating read-data subset. The
+// outcome is returned, never thrown, so one damaged repository never stops the others.
+
+import { join } from "node:path";
+import type { ServerConfig, ServerHostConfig } from "../config/server.ts";
+import { errorMessage } from "../lib/errors.ts";
+import type { InstanceLock } from "../lib/lock.ts";
+import type { Logger } from "../lib/log.ts";
+import { formatAge } from "../lib/time.ts";
+import { resticStatsArgs, resticUnlockArgs } from "../restic/args.ts";
+import { selectReadDataSubset } from "../restic/read-data-subset.ts";
+import { acquireRepositoryLock } from "../restic/repository-lock.ts";
+import { listSnapshots, type ResticRunOptions, repositoryExists, runRestic } from "../restic/runner.ts";
+import { forgetSkipReason, maintainCheckArgs, maintainForgetArgs, newestSnapshotTime } from "./plan.ts";
+import type { MaintainRun, ReadDataSubsetCounter } from "./state.ts";
+
+/** What maintainRepository needs. */
+export interface RepositoryMaintenanceOptions {
+  config: ServerConfig;
+  host: ServerHostConfig;
+  logger: Logger;
+  isDryRun: boolean;
+  signal: AbortSignal;
+  /** The part the rotating check reads this time, from the state. */
+  storedPart: number | undefined;
+  now?: () => Date;
+}
+
+/** How maintenance of one repository went, and the counter to store for the next run. */
+export interface RepositoryMaintenanceResult {
+  host: string;
+  run: MaintainRun;
+  /** Absent when the check did not rotate or did not pass (the same part is read again next time). */
+  counter?: ReadDataSubsetCounter;
+}
+
+/** A step failure: which step, and the error. */
+class StepFailure extends Error {
+  readonly step: string;
+
+  constructor(step: string, cause: unknown) {
+    super(errorMessage(cause), { cause });
+    this.step = step;
+  }
+}
+
+/** Maintains one host's repository and returns the outcome; never throws. */
+export async function maintainRepository(
+  options: RepositoryMaintenanceOptions,
+): Promise<RepositoryMaintenanceResult> {
+  const { config, host, logger, isDryRun } = options;
+  const now = options.now ?? (() => new Date());
+  const startedAt = now();
+  const started = performance.now();
+  const warnings: string[] = [];
+  const run: Partial<MaintainRun> = { forget: "not-run", pruned: false, checked: false };
+  let counter: ReadDataSubsetCounter | undefined;
+  let failure: StepFailure | undefined;
+  let repositoryLock: InstanceLock | undefined;
+  const restic: ResticRunOptions = {
+    repository: host.repository,
+    passwordFile: host.password_file,
+    resticCommand: config.restic.restic_cmd[0] ?? "restic",
+    cacheDir: join(config.global.state_dir, "restic-cache"),
+    logger,
+    signal: options.signal,
+    isDryRun,
+  };
+
+  /** Runs one step; a failure is recorded with the step's name and ends the run. */
+  async function step<T>(name: string, action: () => Promise<T>): Promise<T> {
+    try {
+      return await action();
+    } catch (error) {
+      throw new StepFailure(name, error);
+    }
+  }
+
+  try {
+    if (!isDryRun) {
+      repositoryLock = await step("lock", () =>
+        acquireRepositoryLock(config.global.state_dir, host.hostname, {
+          timeoutMs: config.global.repository_lock_wait,
+          logger,
+          signal: options.signal,
+        }),
+      );
+    }
+    const exists = await step("open", () => repositoryExists(restic));
+    if (!exists) {
+      throw new StepFailure(
+        "open",
+        new Error(
+          `There is no restic repository at "${host.repository}" (has "${host.hostname}" ever been pulled?)`,
+        ),
+      );
+    }
+
+    // plain unlock removes only locks whose process is gone or that are older than 30 minutes: a
+    // `restic backup` killed by SIGKILL or a power cut leaves one, and it would block forget and check
+    await step("unlock", () =>
+      runRestic(resticUnlockArgs(host.repository), {
+        ...restic,
+        stdout: (line) => logger.debug(`restic unlock: ${line}`),
+        description: "remove stale locks",
+      }),
+    );
+
+    const before = await step("forget", () => listSnapshots(restic, { host: host.hostname }));
+    run.snapshots_before = before.length;
+    const newest = newestSnapshotTime(before);
+    if (newest) run.newest_snapshot = newest.toISOString();
+    const skipReason = forgetSkipReason(before, host.max_age, now());
+    if (skipReason === "stale" && newest) {
+      const warning = `Not thinning out "${host.hostname}": its newest snapshot is ${formatAge(now().getTime() - newest.getTime())} old (max_age ${formatAge(host.max_age)}), so its last backups are kept until it backs up again`;
+      warnings.push(warning);
+      logger.warn(warning);
+      run.forget = "skipped-stale";
+    } else if (skipReason === "no-snapshots") {
+      logger.info(`No snapshots of "${host.hostname}" yet: nothing to forget`);
+      run.forget = "skipped-no-snapshots";
+    } else {
+      const forgetArgs = maintainForgetArgs(host.repository, host.hostname, host.maintenance, {
+        isDryRun,
+      });
+      await step("forget", () =>
+        runRestic(forgetArgs, {
+          ...restic,
+          // --dry-run --no-lock only reads: run it, so the plan shows what would be removed
+          isDryRun: false,
+          stdout: (line) => (isDryRun ? logger.info(line) : logger.debug(`restic forget: ${line}`)),
+          description: host.maintenance.prune ? "forget and prune snapshots" : "forget snapshots",
+        }),
+      );
+      run.forget = isDryRun ? "dry-run" : "done";
+      run.pruned = host.maintenance.prune && !isDryRun;
+      const after = isDryRun
+        ? before
+        : await step("forget", () => listSnapshots(restic, { host: host.hostname }));
+      run.snapshots_after = after.length;
+      logger.info(
+        isDryRun
+          ? `Would apply the retention policy to ${before.length} snapshot(s)`
+          : `Kept ${after.length} of ${before.length} snapshot(s)${run.pruned ? " and pruned unused data" : ""}`,
+      );
+    }
+
+    if (host.maintenance.show_stats) {
+      await step("stats", () =>
+        runRestic(resticStatsArgs(host.repository, { mode: "raw-data" }), {
+          ...restic,
+          isDryRun: false,
+          stdout: (line) => logger.info(`restic stats: ${line}`),
+          description: "read repository statistics",
+        }),
+      );
+    }
+
+    if (host.maintenance.check) {
+      const configured = host.maintenance.read_data_subset;
+      const selection =
+        configured === undefined ? undefined : selectReadDataSubset(configured, options.storedPart);
+      if (selection) run.read_data_subset = selection.subset;
+      const checkArgs = maintainCheckArgs(host.repository, host.maintenance, selection?.subset);
+      const result = await step("check", () =>
+        runRestic(checkArgs, {
+          ...restic,
+          stdout: (line) => logger.debug(`restic check: ${line}`),
+          description: "check the repository",
+        }),
+      );
+      if (!result.skipped) {
+        run.checked = true;
+        logger.info(`Repository check passed${selection ? ` (read data subset ${selection.subset})` : ""}`);
+        // only a passed check moves on: a failing part is read again until the repository is repaired
+        if (configured !== undefined && selection?.nextPart !== undefined) {
+          counter = { configured, next_part: selection.nextPart };
+        }
+      }
+    } else {
+      logger.info("check: false, so the repository is not checked");
+    }
+  } catch (error) {
+    failure = error instanceof StepFailure ? error : new StepFailure("maintain", error);
+    logger.error(`Maintenance failed at ${failure.step}: ${failure.message}`);
+  } finally {
+    repositoryLock?.release();
+  }
+
+  const status = failure ? "failed" : warnings.length > 0 ? "warning" : "ok";
+  return {
+    host: host.hostname,
+    run: {
+      ...run,
+      forget: run.forget ?? "not-run",
+      pruned: run.pruned ?? false,
+      checked: run.checked ?? false,
+      status,
+      started_at: startedAt.toISOString(),
+      finished_at: now().toISOString(),
+      duration_ms: Math.round(performance.now() - started),
+      repository: host.repository,
+      ...(failure ? { failed_step: failure.step, error: failure.message } : {}),
+      warnings,
+    },
+    ...(counter ? { counter } : {}),
+  };
+}
