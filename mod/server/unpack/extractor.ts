@@ -28,7 +28,7 @@ import {
 import { BackupError, errnoCode, errorMessage } from "../../lib/errors.ts";
 import { type EntryPath, hasTrailingSlash, normalizeEntryPath, type PathLimits } from "./entryPath.ts";
 import { escapeText } from "./paxRecords.ts";
-import { latin1 } from "./tarHeader.ts";
+import { copyBytes, latin1 } from "./tarHeader.ts";
 import type { TarEntry, TarSink } from "./tarParser.ts";
 
 /** How the extractor writes. */
@@ -104,7 +104,7 @@ export class Extractor implements TarSink {
       this.manifestBytes += bytes.length;
       if (this.manifestBytes > maxManifestBytes)
         this.refuse(`the manifest exceeds ${maxManifestBytes} bytes`);
-      this.manifestChunks.push(bytes.slice());
+      this.manifestChunks.push(copyBytes(bytes));
     }
   }
 
@@ -172,7 +172,7 @@ export class Extractor implements TarSink {
     const existing = this.created.get(path.key);
     if (existing === "implicitDirectory" && entry.type === "directory") {
       this.created.set(path.key, "directory");
-      this.directories.push({ ...entry, key: path.key, depth: path.depth });
+      this.directories.push(directoryMetadata(entry, path));
       return;
     }
     if (existing !== undefined)
@@ -188,7 +188,7 @@ export class Extractor implements TarSink {
       case "directory":
         mkdirSync(fsPath, 0o700);
         this.created.set(path.key, "directory");
-        this.directories.push({ ...entry, key: path.key, depth: path.depth });
+        this.directories.push(directoryMetadata(entry, path));
         return;
       case "symlink":
         this.createSymlink(entry, fsPath);
@@ -270,4 +270,16 @@ export class Extractor implements TarSink {
 /** Returns how a created kind is named in messages. */
 function kindName(kind: CreatedKind): string {
   return kind === "implicitDirectory" ? "directory" : kind;
+}
+
+/** Returns what finish() needs of a directory entry (never the entry itself, whose name bytes may be large). */
+function directoryMetadata(entry: TarEntry, path: EntryPath): DirectoryMetadata {
+  return {
+    key: path.key,
+    depth: path.depth,
+    mode: entry.mode,
+    uid: entry.uid,
+    gid: entry.gid,
+    mtime: entry.mtime,
+  };
 }

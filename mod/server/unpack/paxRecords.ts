@@ -2,7 +2,7 @@
 // parser. Values stay raw bytes: a path is never decoded as UTF-8, so non-UTF-8 names survive.
 // Strict: a malformed record, a repeated key or a GNU sparse key fails the archive.
 
-import { latin1 } from "./tarHeader.ts";
+import { copyBytes, latin1 } from "./tarHeader.ts";
 
 /** The records of one extended header: key → raw value bytes (an empty value unsets the key). */
 export type PaxRecords = Map<string, Uint8Array>;
@@ -34,7 +34,7 @@ export function parsePaxRecords(data: Uint8Array): PaxRecords | { problem: strin
     if (key.startsWith("GNU.sparse.")) return { problem: "GNU sparse files are not supported" };
     // a repeated key is legal for some writers but readers disagree on which one wins
     if (records.has(key)) return { problem: `PAX key "${escapeText(key)}" appears twice in one header` };
-    records.set(key, record.slice(equals + 1));
+    records.set(key, copyBytes(record.subarray(equals + 1)));
     offset = end;
   }
   return records;

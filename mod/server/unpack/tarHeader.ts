@@ -143,8 +143,7 @@ function readBase256(block: Uint8Array, offset: number, length: number): number 
 function cString(block: Uint8Array, offset: number, length: number): Uint8Array {
   const field = block.subarray(offset, offset + length);
   const end = field.indexOf(0);
-  // a copy: the block buffer is reused for the next header
-  return field.slice(0, end === -1 ? length : end);
+  return copyBytes(field.subarray(0, end === -1 ? length : end));
 }
 
 /** Decodes bytes one-to-one into a string (each byte one char), for comparisons and map keys. */
@@ -163,4 +162,12 @@ export function concatBytes(parts: Uint8Array[]): Uint8Array {
     offset += part.length;
   }
   return result;
+}
+
+/**
+ * Returns a copy of bytes in a buffer of its own. Not Buffer#slice, which returns a view: a kept name
+ * would then pin the whole 64 KiB chunk it came from.
+ */
+export function copyBytes(bytes: Uint8Array): Uint8Array {
+  return Uint8Array.prototype.slice.call(bytes);
 }

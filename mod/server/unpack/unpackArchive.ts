@@ -72,11 +72,16 @@ export async function unpackArchive(source: ArchiveSource, options: UnpackOption
     preserveOwners: options.preserveOwners ?? process.geteuid?.() === 0,
   });
   const parser = new TarParser(extractor, { maxBytes: options.maxBytes, maxEntries: options.maxEntries });
-  const stop = new StopSignal(options.signal);
+  // the pipeline's own stops: the caller's abort (passed on to the decompressor), and a content failure
+  const abort = new AbortController();
+  const onAbort = () => abort.abort(options.signal?.reason);
+  options.signal?.addEventListener("abort", onAbort, { once: true });
+  const aborted = () => abortError(options.signal);
+  const contentFailure = new AbortController();
   const decompressor = startDecompressor(options.compression, {
     mode: options.decompressor ?? "process",
     logger: options.logger,
-    signal: stop.signal,
+    signal: abort.signal,
   });
   const hash = createHash("sha256");
   let compressedBytes = 0;
@@ -90,7 +95,7 @@ export async function unpackArchive(source: ArchiveSource, options: UnpackOption
     let isDone = false;
     try {
       while (true) {
-        const next = await stop.race(iterator.next());
+        const next = await unlessAborted(iterator.next(), abort.signal, aborted);
         if (next.done) {
           isDone = true;
           break;
@@ -109,8 +114,9 @@ export async function unpackArchive(source: ArchiveSource, options: UnpackOption
           if (options.expectedSha256 === undefined) break;
           continue;
         }
-        if (!decompressor.input.write(chunk))
-          await stop.race(drainOf(decompressor.input), stop.contentFailed);
+        if (!decompressor.input.write(chunk)) {
+          await unlessAborted(drainOf(decompressor.input, contentFailure.signal), abort.signal, aborted);
+        }
       }
       if (contentError === undefined) decompressor.input.end();
     } finally {
@@ -138,20 +144,20 @@ export async function unpackArchive(source: ArchiveSource, options: UnpackOption
 
   const consumed = consume().catch((error: unknown) => {
     contentError = error;
-    stop.failContent();
+    contentFailure.abort();
   });
   try {
     await feed();
-    await stop.race(consumed);
+    await unlessAborted(consumed, abort.signal, aborted);
   } catch (error) {
     isStopping = true;
     if (!isKilled) decompressor.kill();
     await consumed;
     extractor.dispose();
-    if (stop.isAborted) throw abortError(options.signal);
+    if (abort.signal.aborted) throw aborted();
     throw error;
   } finally {
-    stop.dispose();
+    options.signal?.removeEventListener("abort", onAbort);
   }
   const sha256 = hash.digest("hex");
   checkIntegrity({ compressedBytes, sha256, contentError }, options);
@@ -217,66 +223,40 @@ function abortError(signal: AbortSignal | undefined): BackupError {
   return new BackupError("Cannot unpack archive: aborted", { cause: signal?.reason });
 }
 
-/** Resolves when a writable can take more data (or has closed, so writing would never resume). */
-function drainOf(stream: Writable): Promise<void> {
-  if (stream.closed || stream.destroyed) return Promise.resolve();
+/** Resolves when a writable can take more data, has closed, or the signal aborts (writing would never resume). */
+function drainOf(stream: Writable, signal: AbortSignal): Promise<void> {
+  if (stream.closed || stream.destroyed || signal.aborted) return Promise.resolve();
   return new Promise((resolve) => {
     const done = () => {
       stream.off("drain", done);
       stream.off("close", done);
+      signal.removeEventListener("abort", done);
       resolve();
     };
     stream.on("drain", done);
     stream.on("close", done);
+    signal.addEventListener("abort", done, { once: true });
   });
 }
 
-/** The pipeline's own stop: the caller's abort, or a content failure that ends feeding early. */
-class StopSignal {
-  private readonly controller = new AbortController();
-  private readonly aborted: Promise<never>;
-  private resolveContentFailed: () => void = () => undefined;
-  /** Resolves once the consuming side has failed. */
-  readonly contentFailed: Promise<void>;
-  private readonly outer: AbortSignal | undefined;
-  private readonly onAbort: () => void;
-  isAborted = false;
-
-  constructor(outer: AbortSignal | undefined) {
-    this.outer = outer;
-    let rejectAborted: (error: unknown) => void = () => undefined;
-    this.aborted = new Promise<never>((_resolve, reject) => {
-      rejectAborted = reject;
-    });
-    this.onAbort = () => {
-      this.isAborted = true;
-      this.controller.abort(outer?.reason);
-      rejectAborted(abortError(outer));
-    };
-    outer?.addEventListener("abort", this.onAbort, { once: true });
-    this.aborted.catch(() => undefined);
-    this.contentFailed = new Promise((resolve) => {
-      this.resolveContentFailed = resolve;
-    });
-  }
-
-  /** Aborted when the caller aborts; passed to the decompressor. */
-  get signal(): AbortSignal {
-    return this.controller.signal;
-  }
-
-  /** Stops listening to the caller's signal. */
-  dispose(): void {
-    this.outer?.removeEventListener("abort", this.onAbort);
-  }
-
-  /** Marks the consuming side failed. */
-  failContent(): void {
-    this.resolveContentFailed();
-  }
-
-  /** Returns the first of the promises to settle, rejecting as soon as the caller aborts. */
-  race<T>(...promises: Promise<T>[]): Promise<T> {
-    return Promise.race([this.aborted, ...promises]);
-  }
+/**
+ * Settles as promise does, or rejects as soon as signal aborts. Listeners are removed on settling:
+ * a Promise.race against one long-pending promise would keep every chunk it ever returned alive.
+ */
+function unlessAborted<T>(promise: Promise<T>, signal: AbortSignal, error: () => unknown): Promise<T> {
+  if (signal.aborted) return Promise.reject(error());
+  return new Promise((resolve, reject) => {
+    const onAbort = () => reject(error());
+    signal.addEventListener("abort", onAbort, { once: true });
+    promise.then(
+      (value) => {
+        signal.removeEventListener("abort", onAbort);
+        resolve(value);
+      },
+      (reason: unknown) => {
+        signal.removeEventListener("abort", onAbort);
+        reject(reason);
+      },
+    );
+  });
 }
