@@ -55,15 +55,19 @@ export function paxTime(value: Uint8Array): number | undefined {
   return Number(text);
 }
 
-/** Escapes a string for an error message: printable ASCII stays, everything else becomes \xNN. */
+// names in messages are clipped: a hostile 4000-byte name would otherwise fill the log and the mail
+const maxShownChars = 200;
+
+/** Escapes a string for an error message: printable ASCII stays, everything else becomes \xNN; long ones are clipped. */
 export function escapeText(text: string): string {
   let result = "";
-  for (let index = 0; index < text.length; index++) {
+  const shown = Math.min(text.length, maxShownChars);
+  for (let index = 0; index < shown; index++) {
     const code = text.charCodeAt(index);
     if (code === 0x5c) result += "\\\\";
     else if (code === 0x22) result += '\\"';
     else if (code >= 0x20 && code < 0x7f) result += text[index];
     else result += `\\x${code.toString(16).padStart(2, "0")}`;
   }
-  return result;
+  return shown < text.length ? `${result}…(${text.length} bytes)` : result;
 }
