@@ -26,9 +26,6 @@ export function normalizeEntryPath(raw: string, limits: PathLimits): EntryPath |
   if (raw.includes("\0")) return { problem: "the name contains a NUL byte" };
   // any leading slash: "////tmp/x" is as absolute as "/tmp/x" (CVE-2021-32804)
   if (raw.charCodeAt(0) === 0x2f) return { problem: "the name is an absolute path" };
-  if (raw.length > limits.maxPathBytes) {
-    return { problem: `the name is ${raw.length} bytes long (the cap is ${limits.maxPathBytes})` };
-  }
   const components: string[] = [];
   for (const component of raw.split("/")) {
     // "a//b" and "./a" name the same file as "a/b" and "a" in every tar reader
@@ -45,6 +42,9 @@ export function normalizeEntryPath(raw: string, limits: PathLimits): EntryPath |
     return { problem: `the name is ${components.length} directories deep (the cap is ${limits.maxDepth})` };
   }
   const key = components.join("/");
+  if (key.length > limits.maxPathBytes) {
+    return { problem: `the name is ${key.length} bytes long (the cap is ${limits.maxPathBytes})` };
+  }
   const slash = key.lastIndexOf("/");
   return { key, parentKey: slash === -1 ? "" : key.slice(0, slash), depth: components.length };
 }

@@ -74,7 +74,9 @@ export class Extractor implements TarSink {
 
   constructor(targetDirectory: string, options: ExtractorOptions) {
     this.prefix = `${Buffer.from(targetDirectory, "utf8").toString("latin1")}/`;
-    this.options = options;
+    // every fs call takes the full path, which must stay below PATH_MAX (4096 with its NUL)
+    const maxPathBytes = Math.min(options.maxPathBytes, 4095 - this.prefix.length);
+    this.options = { ...options, maxPathBytes };
   }
 
   /** Creates the entry (or opens the file that data() fills). Throws BackupError when refused. */

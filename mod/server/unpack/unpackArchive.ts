@@ -64,7 +64,7 @@ export type ArchiveSource = AsyncIterable<Uint8Array>;
  * target with removeTree.
  */
 export async function unpackArchive(source: ArchiveSource, options: UnpackOptions): Promise<UnpackResult> {
-  options.signal?.throwIfAborted();
+  if (options.signal?.aborted) throw abortError(options.signal);
   prepareTargetDirectory(options.targetDir);
   const extractor = new Extractor(options.targetDir, {
     maxDepth: options.maxDepth ?? defaultMaxDepth,
