@@ -40,24 +40,27 @@ export interface Manifest {
 }
 
 /** Counts regular files and their bytes under a directory without following symlinks. */
-export async function measureTree(directory: string): Promise<{ files: number; bytes: number }> {
+export async function measureTree(directory: string | Buffer): Promise<{ files: number; bytes: number }> {
   let files = 0;
   let bytes = 0;
-  let entries: import("node:fs").Dirent[];
+  let names: Buffer[];
   try {
-    entries = await readdir(directory, { withFileTypes: true });
+    // Buffer names: a file name that is not UTF-8 would otherwise be decoded lossily and not be found
+    // (Bun ignores withFileTypes together with encoding "buffer", hence one lstat per entry)
+    names = await readdir(directory, { encoding: "buffer" });
   } catch {
     return { files, bytes };
   }
-  for (const entry of entries) {
-    const path = join(directory, entry.name);
-    if (entry.isDirectory()) {
+  for (const name of names) {
+    const path = Buffer.concat([Buffer.from(directory), Buffer.from("/"), name]);
+    const stat = await lstat(path);
+    if (stat.isDirectory()) {
       const inner = await measureTree(path);
       files += inner.files;
       bytes += inner.bytes;
-    } else if (entry.isFile()) {
+    } else if (stat.isFile()) {
       files += 1;
-      bytes += (await lstat(path)).size;
+      bytes += stat.size;
     }
   }
   return { files, bytes };
