@@ -181,7 +181,7 @@ try {
   }
   console.log(`\n${bold("== where everything is")}`);
   console.log(`client config:      ${clientEtc}`);
-  console.log(`client archives:    ${sshd.root} (and done/ after the pull)`);
+  console.log(`client archives:    ${sshd.root} (in the sshd's chroot, removed when the demo's sshd stops)`);
   console.log(`server config:      ${serverEtc}`);
   console.log(
     `restic repository:  ${join(root, "repositories", "demo-client")} (password in ${passwordFile})`,
