@@ -6,7 +6,12 @@ import { createHash } from "node:crypto";
 import type { Writable } from "node:stream";
 import { BackupError, errorMessage } from "../../lib/errors.ts";
 import type { Logger } from "../../lib/log.ts";
-import { type Compression, type DecompressorMode, startDecompressor } from "./decompressor.ts";
+import {
+  type Compression,
+  type Decompressor,
+  type DecompressorMode,
+  startDecompressor,
+} from "./decompressor.ts";
 import { Extractor } from "./extractor.ts";
 import { prepareTargetDirectory } from "./targetDirectory.ts";
 import { TarParser } from "./tarParser.ts";
@@ -79,7 +84,7 @@ export async function unpackArchive(source: ArchiveSource, options: UnpackOption
   const aborted = () => abortError(options.signal);
   const contentFailure = new AbortController();
   const decompressor = startDecompressor(options.compression, {
-    mode: options.decompressor ?? "process",
+    mode: options.decompressor ?? "inline",
     logger: options.logger,
     signal: abort.signal,
   });
@@ -127,10 +132,10 @@ export async function unpackArchive(source: ArchiveSource, options: UnpackOption
   /** Parses the decompressed stream; waits for the decompressor before judging the end. */
   async function consume(): Promise<void> {
     try {
-      for await (const chunk of decompressor.output) {
+      for await (const chunk of decompressedChunks(decompressor, options.compression)) {
         // after a failure on the feeding side nothing more may be written: the caller removes the target
         if (isStopping) break;
-        parser.write(chunk as Uint8Array);
+        parser.write(chunk);
       }
     } catch (error) {
       isKilled = true;
@@ -178,6 +183,21 @@ export async function unpackArchive(source: ArchiveSource, options: UnpackOption
     `unpacked ${result.entries} entries, ${result.bytes} bytes from ${compressedBytes} compressed bytes`,
   );
   return result;
+}
+
+/** Yields the decompressor's output; a failure of the stream itself becomes a BackupError naming the decompression. */
+async function* decompressedChunks(
+  decompressor: Decompressor,
+  compression: Compression,
+): AsyncGenerator<Uint8Array> {
+  try {
+    for await (const chunk of decompressor.output) yield chunk as Uint8Array;
+  } catch (error) {
+    if (error instanceof BackupError) throw error;
+    throw new BackupError(`Cannot decompress the ${compression} archive: ${errorMessage(error)}`, {
+      cause: error,
+    });
+  }
 }
 
 /** Throws BackupError when size or checksum differ from the sidecar; an earlier content error becomes the cause. */

@@ -351,108 +351,116 @@ describe("header tricks", () => {
   });
 });
 
-describe("truncation and corruption", () => {
-  const tar = archive(file("a", "a".repeat(5000)), file("b", "b".repeat(300_000)));
+for (const decompressor of ["process", "inline"] as const) {
+  describe(`truncation and corruption (${decompressor} decompression)`, () => {
+    const tar = archive(file("a", "a".repeat(5000)), file("b", "b".repeat(300_000)));
 
-  test("unpack refuses a tar without end-of-archive blocks", async () => {
-    await expectRefused(
-      () => unpackTar(tar.subarray(0, tar.length - 1024), workspace),
-      /without the end-of-archive marker/,
-    );
-  });
-
-  test("unpack refuses a lone zero block followed by more members", async () => {
-    const sneaky = concat([file("a"), new Uint8Array(512), file("b"), new Uint8Array(1024)]);
-    await expectRefused(() => unpackTar(sneaky, workspace), /lone zero block/);
-  });
-
-  test("unpack refuses data after the end-of-archive marker", async () => {
-    await expectRefused(
-      () => unpackTar(concat([tar, file("hidden")]), workspace),
-      /non-zero data at byte \d+ after the end-of-archive marker/,
-    );
-  });
-
-  test("unpack refuses a tar cut inside a member", async () => {
-    await expectRefused(
-      () => unpackTar(tar.subarray(0, 7000), workspace),
-      /"b": the archive ends inside its data/,
-    );
-  });
-
-  for (const compression of ["gzip", "zstd"] as const) {
-    test(`unpack refuses a ${compression} stream cut at 50%`, async () => {
-      const compressed = compress(tar, compression);
-      const cut = compressed.subarray(0, Math.floor(compressed.length / 2));
+    test("unpack refuses a tar without end-of-archive blocks", async () => {
       await expectRefused(
-        () => unpackCompressed(cut, workspace, { compression }),
-        /decompress|ends inside|end-of-archive/,
+        () => unpackTar(tar.subarray(0, tar.length - 1024), workspace, { decompressor }),
+        /without the end-of-archive marker/,
       );
     });
 
-    test(`unpack names the size mismatch for a ${compression} stream cut at 50% with a sidecar`, async () => {
-      const compressed = compress(tar, compression);
-      const cut = compressed.subarray(0, Math.floor(compressed.length / 2));
+    test("unpack refuses a lone zero block followed by more members", async () => {
+      const sneaky = concat([file("a"), new Uint8Array(512), file("b"), new Uint8Array(1024)]);
+      await expectRefused(() => unpackTar(sneaky, workspace, { decompressor }), /lone zero block/);
+    });
+
+    test("unpack refuses data after the end-of-archive marker", async () => {
       await expectRefused(
+        () => unpackTar(concat([tar, file("hidden")]), workspace, { decompressor }),
+        /non-zero data at byte \d+ after the end-of-archive marker/,
+      );
+    });
+
+    test("unpack refuses a tar cut inside a member", async () => {
+      await expectRefused(
+        () => unpackTar(tar.subarray(0, 7000), workspace, { decompressor }),
+        /"b": the archive ends inside its data/,
+      );
+    });
+
+    for (const compression of ["gzip", "zstd"] as const) {
+      test(`unpack refuses a ${compression} stream cut at 50%`, async () => {
+        const compressed = compress(tar, compression);
+        const cut = compressed.subarray(0, Math.floor(compressed.length / 2));
+        await expectRefused(
+          () => unpackCompressed(cut, workspace, { decompressor, compression }),
+          /decompress|ends inside|end-of-archive/,
+        );
+      });
+
+      test(`unpack names the size mismatch for a ${compression} stream cut at 50% with a sidecar`, async () => {
+        const compressed = compress(tar, compression);
+        const cut = compressed.subarray(0, Math.floor(compressed.length / 2));
+        await expectRefused(
+          () =>
+            unpackCompressed(cut, workspace, {
+              decompressor,
+              compression,
+              expectedSize: compressed.length,
+              expectedSha256: sha256(compressed),
+            }),
+          new RegExp(`${cut.length} bytes arrived, the archive has ${compressed.length}`),
+        );
+      });
+
+      test(`unpack refuses an empty ${compression} input`, async () => {
+        await expectRefused(
+          () => unpackCompressed(new Uint8Array(0), workspace, { decompressor, compression }),
+          /decompress|end-of-archive/,
+        );
+      });
+    }
+
+    test("unpack refuses a gzip stream without its trailer", async () => {
+      const compressed = compress(tar, "gzip");
+      await expectRefused(
+        () => unpackCompressed(compressed.subarray(0, compressed.length - 8), workspace, { decompressor }),
+        /decompress/,
+      );
+    });
+
+    test("unpack reports a checksum mismatch for one flipped byte", async () => {
+      const compressed = compress(tar, "gzip");
+      const expectedSha256 = sha256(compressed);
+      const flipped = compressed.slice();
+      const middle = Math.floor(flipped.length / 2);
+      flipped[middle] = (flipped[middle] as number) ^ 0x01;
+      const error = await expectRefused(
         () =>
-          unpackCompressed(cut, workspace, {
-            compression,
+          unpackCompressed(flipped, workspace, {
+            decompressor,
+            expectedSha256,
             expectedSize: compressed.length,
-            expectedSha256: sha256(compressed),
           }),
-        new RegExp(`${cut.length} bytes arrived, the archive has ${compressed.length}`),
+        new RegExp(`sha256 is ${sha256(flipped)}, the sidecar says ${expectedSha256}`),
       );
+      expect(error.hint).toMatch(/corrupted or altered/);
     });
 
-    test(`unpack refuses an empty ${compression} input`, async () => {
+    test("unpack refuses a sound archive whose sidecar checksum differs", async () => {
+      const compressed = compress(tar, "gzip");
       await expectRefused(
-        () => unpackCompressed(new Uint8Array(0), workspace, { compression }),
-        /decompress|end-of-archive/,
+        () => unpackCompressed(compressed, workspace, { decompressor, expectedSha256: "0".repeat(64) }),
+        /the sidecar says 0{64}/,
       );
     });
-  }
 
-  test("unpack refuses a gzip stream without its trailer", async () => {
-    const compressed = compress(tar, "gzip");
-    await expectRefused(
-      () => unpackCompressed(compressed.subarray(0, compressed.length - 8), workspace),
-      /decompress/,
-    );
-  });
+    test("unpack refuses more bytes than the expected size as they arrive", async () => {
+      const compressed = compress(tar, "gzip");
+      await expectRefused(
+        () => unpackCompressed(compressed, workspace, { decompressor, expectedSize: 100 }),
+        /more than the expected 100 bytes arrived/,
+      );
+    });
 
-  test("unpack reports a checksum mismatch for one flipped byte", async () => {
-    const compressed = compress(tar, "gzip");
-    const expectedSha256 = sha256(compressed);
-    const flipped = compressed.slice();
-    const middle = Math.floor(flipped.length / 2);
-    flipped[middle] = (flipped[middle] as number) ^ 0x01;
-    const error = await expectRefused(
-      () => unpackCompressed(flipped, workspace, { expectedSha256, expectedSize: compressed.length }),
-      new RegExp(`sha256 is ${sha256(flipped)}, the sidecar says ${expectedSha256}`),
-    );
-    expect(error.hint).toMatch(/corrupted or altered/);
+    test("unpack refuses zstd data announced as gzip", async () => {
+      await expectRefused(
+        () => unpackCompressed(compress(tar, "zstd"), workspace, { decompressor, compression: "gzip" }),
+        /decompress/,
+      );
+    });
   });
-
-  test("unpack refuses a sound archive whose sidecar checksum differs", async () => {
-    const compressed = compress(tar, "gzip");
-    await expectRefused(
-      () => unpackCompressed(compressed, workspace, { expectedSha256: "0".repeat(64) }),
-      /the sidecar says 0{64}/,
-    );
-  });
-
-  test("unpack refuses more bytes than the expected size as they arrive", async () => {
-    const compressed = compress(tar, "gzip");
-    await expectRefused(
-      () => unpackCompressed(compressed, workspace, { expectedSize: 100 }),
-      /more than the expected 100 bytes arrived/,
-    );
-  });
-
-  test("unpack refuses zstd data announced as gzip", async () => {
-    await expectRefused(
-      () => unpackCompressed(compress(tar, "zstd"), workspace, { compression: "gzip" }),
-      /decompress/,
-    );
-  });
-});
+}
