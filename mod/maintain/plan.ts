@@ -47,8 +47,9 @@ export function maintainForgetArgs(
     prune: maintenance.prune,
     groupBy: "host",
   });
-  // a snapshot of another host in this repository (made by hand, say) is never thinned by this policy
-  args.push(`--host=${host}`);
+  // a snapshot of another host in this repository (made by hand, say) is never thinned by this policy;
+  // --json gives what was kept and removed (forget-output.ts) without listing the snapshots again
+  args.push(`--host=${host}`, "--json");
   if (options.isDryRun) args.push("--dry-run", "--no-lock");
   return args;
 }

@@ -5,14 +5,15 @@
 
 import { join } from "node:path";
 import type { ServerConfig, ServerHostConfig } from "../config/server.ts";
-import { errorMessage } from "../lib/errors.ts";
+import { BackupError, errorMessage } from "../lib/errors.ts";
 import type { InstanceLock } from "../lib/lock.ts";
 import type { Logger } from "../lib/log.ts";
 import { formatAge } from "../lib/time.ts";
 import { resticStatsArgs, resticUnlockArgs } from "../restic/args.ts";
 import { selectReadDataSubset } from "../restic/read-data-subset.ts";
 import { acquireRepositoryLock } from "../restic/repository-lock.ts";
-import { listSnapshots, type ResticRunOptions, repositoryExists, runRestic } from "../restic/runner.ts";
+import { listSnapshots, ResticError, type ResticRunOptions, runRestic } from "../restic/runner.ts";
+import { type ForgetSummary, parseForgetLine } from "./forget-output.ts";
 import { forgetSkipReason, maintainCheckArgs, maintainForgetArgs, newestSnapshotTime } from "./plan.ts";
 import type { MaintainRun, ReadDataSubsetCounter } from "./state.ts";
 
@@ -88,25 +89,24 @@ export async function maintainRepository(
         }),
       );
     }
-    const exists = await step("open", () => repositoryExists(restic));
-    if (!exists) {
-      throw new StepFailure(
-        "open",
-        new Error(
-          `There is no restic repository at "${host.repository}" (has "${host.hostname}" ever been pulled?)`,
-        ),
-      );
-    }
-
     // plain unlock removes only locks whose process is gone or that are older than 30 minutes: a
-    // `restic backup` killed by SIGKILL or a power cut leaves one, and it would block forget and check
-    await step("unlock", () =>
-      runRestic(resticUnlockArgs(host.repository), {
-        ...restic,
-        stdout: (line) => logger.debug(`restic unlock: ${line}`),
-        description: "remove stale locks",
-      }),
-    );
+    // `restic backup` killed by SIGKILL or a power cut leaves one, and it would block forget and check.
+    // It is also the first command to open the repository, so a missing one is reported here.
+    await step("unlock", async () => {
+      try {
+        return await runRestic(resticUnlockArgs(host.repository), {
+          ...restic,
+          stdout: (line) => logger.debug(`restic unlock: ${line}`),
+          stderrLevel: "debug",
+          description: "remove stale locks",
+        });
+      } catch (error) {
+        if (!(error instanceof ResticError && error.kind === "missing")) throw error;
+        throw new BackupError(`There is no restic repository at "${host.repository}"`, {
+          hint: `has "${host.hostname}" ever been pulled? server pull creates it when restic.init_missing_repos is true`,
+        });
+      }
+    });
 
     const before = await step("forget", () => listSnapshots(restic, { host: host.hostname }));
     run.snapshots_before = before.length;
@@ -125,25 +125,33 @@ export async function maintainRepository(
       const forgetArgs = maintainForgetArgs(host.repository, host.hostname, host.maintenance, {
         isDryRun,
       });
+      let summary: ForgetSummary | undefined;
       await step("forget", () =>
         runRestic(forgetArgs, {
           ...restic,
           // --dry-run --no-lock only reads: run it, so the plan shows what would be removed
           isDryRun: false,
-          stdout: (line) => (isDryRun ? logger.info(line) : logger.debug(`restic forget: ${line}`)),
+          stdout: (line) => {
+            summary ??= parseForgetLine(line);
+            if (!line.startsWith("[")) logger.debug(`restic forget: ${line}`);
+          },
           description: host.maintenance.prune ? "forget and prune snapshots" : "forget snapshots",
         }),
       );
       run.forget = isDryRun ? "dry-run" : "done";
       run.pruned = host.maintenance.prune && !isDryRun;
-      const after = isDryRun
-        ? before
-        : await step("forget", () => listSnapshots(restic, { host: host.hostname }));
-      run.snapshots_after = after.length;
+      const removed = summary?.removed ?? [];
+      const kept = summary
+        ? summary.kept.length
+        : (await step("forget", () => listSnapshots(restic, { host: host.hostname }))).length;
+      if (!isDryRun) run.snapshots_after = kept;
+      const removedList = removed.map(
+        (snapshot) => `${snapshot.id.slice(0, 8)} (${snapshot.time.slice(0, 19)})`,
+      );
       logger.info(
         isDryRun
-          ? `Would apply the retention policy to ${before.length} snapshot(s)`
-          : `Kept ${after.length} of ${before.length} snapshot(s)${run.pruned ? " and pruned unused data" : ""}`,
+          ? `Would keep ${kept} and remove ${removed.length} of ${before.length} snapshot(s)${removedList.length > 0 ? `: ${removedList.join(", ")}` : ""}${host.maintenance.prune ? ", then prune" : ""}`
+          : `Kept ${kept} of ${before.length} snapshot(s)${run.pruned ? " and pruned unused data" : ""}`,
       );
     }
 

@@ -32,7 +32,7 @@ export interface MaintainRun {
   checked: boolean;
   /** The --read-data-subset this run's check used. */
   read_data_subset?: string;
-  /** The step that failed: lock, open, unlock, forget, stats or check. */
+  /** The step that failed: lock, unlock (which also opens the repository), forget, stats or check. */
   failed_step?: string;
   error?: string;
   warnings: string[];
