@@ -1,6 +1,9 @@
-// The decompression stage of the unpack pipeline: compressed bytes in, tar bytes out. By default a
-// child process (pigz/gzip -dc, zstd -dc) started through lib/exec, so decompression runs on another
-// core while this process hashes, parses and writes; in-process zlib is kept for measurements.
+// The decompression stage of the unpack pipeline: compressed bytes in, tar bytes out. By default
+// node:zlib in this process, which Bun runs on its worker pool, so decompression overlaps hashing,
+// parsing and writing as a child would, without copying every byte through two more pipes (measured:
+// same wall time, about a fifth less CPU). A child (pigz/gzip -dc, zstd -dc via lib/exec) remains
+// selectable. Neither is the integrity check: Bun's zstd stream ends silently on a cut frame and pigz
+// ignores trailing garbage, so the strict tar parser and the sidecar sha256 catch what they let by.
 
 import type { Readable, Writable } from "node:stream";
 import { createGunzip, createZstdDecompress } from "node:zlib";
@@ -10,7 +13,10 @@ import type { Logger } from "../../lib/log.ts";
 
 export type Compression = "gzip" | "zstd";
 
-/** Where decompression runs: "process" (a child, the default) or "inline" (node:zlib in this process). */
+// node:zlib emits 16 KiB chunks by default; 128 KiB cut the main thread's CPU by about a tenth (measured)
+const inlineChunkSize = 128 * 1024;
+
+/** Where decompression runs: "inline" (node:zlib on Bun's worker threads, the default) or "process" (a child). */
 export type DecompressorMode = "process" | "inline";
 
 /** A running decompressor: write compressed bytes to input, read tar bytes from output. */
@@ -42,7 +48,7 @@ export function decompressorArgv(compression: Compression, options: { hasPigz: b
 
 /** Starts a decompressor. Throws BackupError when the tool cannot be started. */
 export function startDecompressor(compression: Compression, options: DecompressorOptions): Decompressor {
-  if (options.mode === "inline") return startInlineDecompressor(compression);
+  if ((options.mode ?? "inline") === "inline") return startInlineDecompressor(compression);
   const hasPigz = which("pigz", options.searchPath) !== undefined;
   const argv = decompressorArgv(compression, { hasPigz });
   const handle = spawnStream(argv, {
@@ -68,7 +74,10 @@ export function startDecompressor(compression: Compression, options: Decompresso
 
 /** Returns a node:zlib transform wrapped as a Decompressor (no child process). */
 function startInlineDecompressor(compression: Compression): Decompressor {
-  const transform = compression === "zstd" ? createZstdDecompress() : createGunzip();
+  // large output chunks: fewer stream callbacks and larger writes on the main thread
+  const streamOptions = { chunkSize: inlineChunkSize, highWaterMark: inlineChunkSize };
+  const transform =
+    compression === "zstd" ? createZstdDecompress(streamOptions) : createGunzip(streamOptions);
   const finished = new Promise<void>((resolve, reject) => {
     transform.once("end", resolve);
     transform.on("error", (error) =>

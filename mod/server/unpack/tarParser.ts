@@ -176,9 +176,16 @@ export class TarParser {
         { hint: "the archive is truncated" },
       );
     }
-    const where = this.state === "header" && this.headerFill === 0 ? "before" : "inside";
+    const where =
+      this.state === "padding"
+        ? "inside the padding after an entry"
+        : this.state === "meta"
+          ? "inside an extended header"
+          : this.headerFill === 0
+            ? "before a header"
+            : "inside a header";
     throw new BackupError(
-      `Cannot unpack archive: the stream ends at byte ${this.bytes} ${where} a header, without the end-of-archive marker`,
+      `Cannot unpack archive: the stream ends at byte ${this.bytes} ${where}, without the end-of-archive marker`,
       { hint: "the archive is truncated or was not written completely" },
     );
   }

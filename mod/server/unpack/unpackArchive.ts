@@ -37,7 +37,7 @@ export interface UnpackOptions {
   signal?: AbortSignal;
   /** Apply archived uid/gid (default: when running as root). */
   preserveOwners?: boolean;
-  /** Where decompression runs (default "process", a child on another core). */
+  /** Where decompression runs (default "inline": node:zlib on Bun's worker threads). */
   decompressor?: DecompressorMode;
 }
 
@@ -93,6 +93,7 @@ export async function unpackArchive(source: ArchiveSource, options: UnpackOption
   let contentError: unknown;
   let isKilled = false;
   let isStopping = false;
+  let isSourceRead = false;
 
   /** Reads the source into the hash and the decompressor; after a content error only hashes, or stops. */
   async function feed(): Promise<void> {
@@ -103,6 +104,7 @@ export async function unpackArchive(source: ArchiveSource, options: UnpackOption
         const next = await unlessAborted(iterator.next(), abort.signal, aborted);
         if (next.done) {
           isDone = true;
+          isSourceRead = true;
           break;
         }
         const chunk = next.value;
@@ -115,8 +117,9 @@ export async function unpackArchive(source: ArchiveSource, options: UnpackOption
           );
         }
         if (contentError !== undefined) {
-          // hashing the rest tells a corrupted transfer from an archive that is bad at its source
-          if (options.expectedSha256 === undefined) break;
+          // hashing the rest tells a corrupted transfer from an archive that is bad at its source; only
+          // with a known size, which bounds it: a hostile server may send no size and never end the file
+          if (options.expectedSha256 === undefined || options.expectedSize === undefined) break;
           continue;
         }
         if (!decompressor.input.write(chunk)) {
@@ -165,7 +168,7 @@ export async function unpackArchive(source: ArchiveSource, options: UnpackOption
     options.signal?.removeEventListener("abort", onAbort);
   }
   const sha256 = hash.digest("hex");
-  checkIntegrity({ compressedBytes, sha256, contentError }, options);
+  checkIntegrity({ compressedBytes, sha256, contentError, isSourceRead }, options);
   if (contentError !== undefined) {
     extractor.dispose();
     throw contentError;
@@ -202,12 +205,12 @@ async function* decompressedChunks(
 
 /** Throws BackupError when size or checksum differ from the sidecar; an earlier content error becomes the cause. */
 function checkIntegrity(
-  received: { compressedBytes: number; sha256: string; contentError: unknown },
+  received: { compressedBytes: number; sha256: string; contentError: unknown; isSourceRead: boolean },
   options: UnpackOptions,
 ): void {
   const cause = received.contentError;
-  const isComplete = cause === undefined || options.expectedSha256 !== undefined;
-  if (!isComplete) return;
+  // a stream abandoned after a content error has no whole-file checksum to compare
+  if (!received.isSourceRead) return;
   const note = cause === undefined ? "" : ` (unpacking had also failed: ${errorMessage(cause)})`;
   if (options.expectedSize !== undefined && received.compressedBytes !== options.expectedSize) {
     throw new BackupError(
