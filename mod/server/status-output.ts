@@ -44,7 +44,7 @@ export interface HostStatus {
 /** The whole report. */
 export interface StatusReport {
   generated_at: string;
-  /** Every host is "ok". */
+  /** Every host is "ok" and its repository could be read. */
   healthy: boolean;
   hosts: HostStatus[];
 }
@@ -59,6 +59,11 @@ const pullResults: readonly (PullStatus | "none")[] = [
   "none",
 ];
 const healthVerdicts: readonly HealthVerdict[] = ["ok", "stale", "failing", "never"];
+
+/** Returns whether a host needs no attention: its verdict is ok and its repository could be read. */
+export function isHealthy(row: Pick<HostStatus, "health" | "repository_error">): boolean {
+  return row.health === "ok" && row.repository_error === undefined;
+}
 
 /** Returns the people's table. */
 export function statusTable(report: StatusReport): string {
@@ -110,8 +115,8 @@ export function statusTextfile(report: StatusReport): string {
   const seconds = (iso: string | undefined) => (iso === undefined ? undefined : Date.parse(iso) / 1000);
   family(
     "backupctl_host_healthy",
-    "1 when the host's newest backup is within max_age and its pulls do not fail, else 0.",
-    hosts.map((row) => [{ host: row.host }, row.health === "ok" ? 1 : 0]),
+    "1 when the host's newest backup is within max_age, its pulls do not fail and its repository can be read, else 0.",
+    hosts.map((row) => [{ host: row.host }, isHealthy(row) ? 1 : 0]),
   );
   family(
     "backupctl_host_health",

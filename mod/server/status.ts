@@ -1,6 +1,7 @@
 // `backupctl server status`: one row per configured host from its state file (last attempt, last
 // ingest, failing since) and its repository (newest snapshot, count; read with --no-lock --no-cache),
-// with a health verdict against max_age. Changes nothing; exit 1 when any host is not healthy.
+// with a health verdict against max_age. Changes nothing; exit 1 when any host is not healthy (not ok,
+// or its repository cannot be read).
 
 import { dirname } from "node:path";
 import type { ServerConfig, ServerHostConfig } from "../config/server.ts";
@@ -16,7 +17,13 @@ import { loadServerSettings, mapWithConcurrency, selectHosts } from "./pull.ts";
 import { newestTimestampTag } from "./select.ts";
 import { type HostState, readHostState } from "./state.ts";
 import { hostHealth } from "./status-health.ts";
-import { type HostStatus, type StatusReport, statusTable, statusTextfile } from "./status-output.ts";
+import {
+  type HostStatus,
+  isHealthy,
+  type StatusReport,
+  statusTable,
+  statusTextfile,
+} from "./status-output.ts";
 
 /** Options of `server status`. */
 export interface ServerStatusOptions {
@@ -75,7 +82,7 @@ export async function collectStatus(
   );
   return {
     generated_at: options.now.toISOString(),
-    healthy: rows.every((row) => row.health === "ok"),
+    healthy: rows.every(isHealthy),
     hosts: rows,
   };
 }
