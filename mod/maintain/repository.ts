@@ -98,7 +98,6 @@ export async function maintainRepository(
           ...restic,
           stdout: (line) => logger.debug(`restic unlock: ${line}`),
           stderrLevel: "debug",
-          description: "remove stale locks",
         });
       } catch (error) {
         if (!(error instanceof ResticError && error.kind === "missing")) throw error;
@@ -135,7 +134,6 @@ export async function maintainRepository(
             summary ??= parseForgetLine(line);
             if (!line.startsWith("[")) logger.debug(`restic forget: ${line}`);
           },
-          description: host.maintenance.prune ? "forget and prune snapshots" : "forget snapshots",
         }),
       );
       run.forget = isDryRun ? "dry-run" : "done";
@@ -151,7 +149,7 @@ export async function maintainRepository(
       logger.info(
         isDryRun
           ? `Would keep ${kept} and remove ${removed.length} of ${before.length} snapshot(s)${removedList.length > 0 ? `: ${removedList.join(", ")}` : ""}${host.maintenance.prune ? ", then prune" : ""}`
-          : `Kept ${kept} of ${before.length} snapshot(s)${run.pruned ? " and pruned unused data" : ""}`,
+          : `Kept ${kept} of ${before.length} snapshot(s)${removed.length > 0 && run.pruned ? ", removed the others and pruned unused data" : ""}`,
       );
     }
 
@@ -161,7 +159,6 @@ export async function maintainRepository(
           ...restic,
           isDryRun: false,
           stdout: (line) => logger.info(`restic stats: ${line}`),
-          description: "read repository statistics",
         }),
       );
     }
@@ -176,7 +173,6 @@ export async function maintainRepository(
         runRestic(checkArgs, {
           ...restic,
           stdout: (line) => logger.debug(`restic check: ${line}`),
-          description: "check the repository",
         }),
       );
       if (!result.skipped) {
