@@ -2,12 +2,14 @@
 // target directory, with synchronous fs calls on Buffer paths (byte-exact names, no per-chunk promise).
 //
 // Symlinks are kept inert: created with their target bytes unchanged (an archive of /etc has
-// /etc/localtime -> /usr/share/zoneinfo/…) and never followed. Every path created is recorded with
-// its type; an entry whose parent is a recorded symlink or file, a second entry for a recorded path,
-// and a hardlink to anything but a recorded regular file are refused. The record is authoritative
-// because the target starts empty, sits under a 0700 root-owned parent, and no entry ever replaces
-// another; files are still opened O_CREAT|O_EXCL|O_NOFOLLOW so not even a race can write through a
-// link. Modes are kept as archived, setuid/setgid/sticky included: nobody but root can reach them
+// /etc/localtime -> /usr/share/zoneinfo/…) and never followed. Every directory and symlink created
+// is recorded in memory; an entry is created only below a recorded directory (a recorded symlink as
+// parent is refused), and nothing is ever replaced: files are opened O_CREAT|O_EXCL|O_NOFOLLOW and
+// mkdir/symlink/link fail on an existing name, so a duplicate is refused by the kernel and not even a
+// race can write through a link. Regular files are not recorded, which keeps memory flat for
+// millions of files: a hardlink's target is checked by its recorded parent and an lstat that must
+// show a regular file. The record is authoritative because the target starts empty and sits under a
+// 0700 root-owned parent. Modes are kept as archived, setuid/setgid/sticky included: nobody but root can reach them
 // beneath the 0700 parent, and restic must record them as they were. Directory metadata is applied
 // at the end, deepest first, so read-only directories can still be filled and their mtimes stick.
 
@@ -19,9 +21,11 @@ import {
   futimesSync,
   lchownSync,
   linkSync,
+  lstatSync,
   lutimesSync,
   mkdirSync,
   openSync,
+  type Stats,
   symlinkSync,
   writeSync,
 } from "node:fs";
@@ -37,7 +41,7 @@ export interface ExtractorOptions extends PathLimits {
   preserveOwners: boolean;
 }
 
-type CreatedKind = "file" | "directory" | "implicitDirectory" | "symlink";
+type CreatedKind = "directory" | "implicitDirectory" | "symlink";
 
 /** Metadata of a directory, applied when extraction ends. */
 interface DirectoryMetadata {
@@ -181,25 +185,30 @@ export class Extractor implements TarSink {
       this.refuse(`the path appears twice in the archive (first as a ${kindName(existing)})`);
     this.ensureParent(path.parentKey);
     const fsPath = this.fsPath(path.key);
-    switch (entry.type) {
-      case "file":
-        this.fd = openSync(fsPath, createFileFlags, entry.mode & 0o777);
-        this.created.set(path.key, "file");
-        if (path.key === manifestKey) this.manifestChunks = [];
-        return;
-      case "directory":
-        mkdirSync(fsPath, 0o700);
-        this.created.set(path.key, "directory");
-        this.directories.push(directoryMetadata(entry, path));
-        return;
-      case "symlink":
-        this.createSymlink(entry, fsPath);
-        this.created.set(path.key, "symlink");
-        return;
-      case "hardlink":
-        linkSync(this.fsPath(this.hardlinkTargetKey(entry)), fsPath);
-        this.created.set(path.key, "file");
-        return;
+    try {
+      switch (entry.type) {
+        case "file":
+          this.fd = openSync(fsPath, createFileFlags, entry.mode & 0o777);
+          if (path.key === manifestKey) this.manifestChunks = [];
+          return;
+        case "directory":
+          mkdirSync(fsPath, 0o700);
+          this.created.set(path.key, "directory");
+          this.directories.push(directoryMetadata(entry, path));
+          return;
+        case "symlink":
+          this.createSymlink(entry, fsPath);
+          this.created.set(path.key, "symlink");
+          return;
+        case "hardlink":
+          linkSync(this.fsPath(this.hardlinkTargetKey(entry)), fsPath);
+          return;
+      }
+    } catch (error) {
+      // only a regular file of this archive can already be there: the others are recorded
+      if (errnoCode(error) === "EEXIST")
+        this.refuse("the path appears twice in the archive (first as a file)");
+      throw error;
     }
   }
 
@@ -219,7 +228,10 @@ export class Extractor implements TarSink {
     const target = normalizeEntryPath(raw, this.options);
     const shown = escapeText(raw);
     if ("problem" in target) this.refuse(`the hardlink target "${shown}" is refused: ${target.problem}`);
-    if (this.created.get(target.key) !== "file") {
+    // a recorded parent directory means no symlink on the way, so lstat sees this archive's own entry
+    const parentKind = target.parentKey === "" ? "directory" : this.created.get(target.parentKey);
+    const isBelowDirectory = parentKind === "directory" || parentKind === "implicitDirectory";
+    if (!isBelowDirectory || target.depth === 0 || !lstatOrUndefined(this.fsPath(target.key))?.isFile()) {
       this.refuse(`the hardlink target "${shown}" is not an earlier regular file of this archive`);
     }
     return target.key;
@@ -236,10 +248,15 @@ export class Extractor implements TarSink {
         `its parent "${shown}" is a symlink created earlier in this archive (it is never written through)`,
       );
     }
-    if (kind === "file") this.refuse(`its parent "${shown}" is a regular file`);
     const slash = parentKey.lastIndexOf("/");
     this.ensureParent(slash === -1 ? "" : parentKey.slice(0, slash));
-    mkdirSync(this.fsPath(parentKey), 0o700);
+    try {
+      mkdirSync(this.fsPath(parentKey), 0o700);
+    } catch (error) {
+      // directories and symlinks are recorded, so what is there is a regular file of this archive
+      if (errnoCode(error) === "EEXIST") this.refuse(`its parent "${shown}" is a regular file`);
+      throw error;
+    }
     this.created.set(parentKey, "implicitDirectory");
   }
 
@@ -266,6 +283,16 @@ export class Extractor implements TarSink {
       cause: error,
       hint: code === "ENOSPC" || code === "EDQUOT" ? "the server's temp directory is full" : undefined,
     });
+  }
+}
+
+/** Returns lstat of path, or undefined when it does not exist. */
+function lstatOrUndefined(path: Buffer): Stats | undefined {
+  try {
+    return lstatSync(path);
+  } catch (error) {
+    if (errnoCode(error) === "ENOENT") return undefined;
+    throw error;
   }
 }
 
