@@ -175,3 +175,46 @@ export async function waitFor(
     await Bun.sleep(options.intervalMs ?? 25);
   }
 }
+
+/** Returns whether a process exists and is not a zombie. */
+export function isAlive(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    const state = stat.slice(stat.lastIndexOf(")") + 2).split(" ")[0];
+    return state !== "Z" && state !== "X";
+  } catch {
+    return false;
+  }
+}
+
+/** Records every descendant of pid seen while it runs (polled), to check afterwards that none outlived it. */
+export function watchDescendants(
+  pid: number,
+  done: Promise<unknown>,
+  intervalMs = 20,
+): { seen: Set<number>; finished: Promise<Set<number>> } {
+  const seen = new Set<number>();
+  let isDone = false;
+  void done.finally(() => {
+    isDone = true;
+  });
+  const finished = (async () => {
+    while (!isDone) {
+      for (const child of descendantsOf(pid)) seen.add(child);
+      await Bun.sleep(intervalMs);
+    }
+    return seen;
+  })();
+  return { seen, finished };
+}
+
+/** Returns the pids of the set that are still running, after giving them graceMs to go. */
+export async function survivors(pids: Iterable<number>, graceMs = 2000): Promise<number[]> {
+  const deadline = Date.now() + graceMs;
+  let alive = [...pids].filter(isAlive);
+  while (alive.length > 0 && Date.now() < deadline) {
+    await Bun.sleep(50);
+    alive = alive.filter(isAlive);
+  }
+  return alive;
+}
