@@ -5,8 +5,8 @@
 import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { ClientConfig } from "../config/client.ts";
-import { formatIssue, hasErrors } from "../config/issues.ts";
 import { loadClientConfig } from "../config/load.ts";
+import { requireValidConfig } from "../config/require.ts";
 import { resolveAccountId } from "../lib/accounts.ts";
 import { writeJsonAtomic } from "../lib/atomic.ts";
 import { BackupError, ExitCode, errorMessage } from "../lib/errors.ts";
@@ -46,23 +46,9 @@ interface LastClientRun {
   error?: string;
 }
 
-/** Loads client_config.yml (with common defaults); throws a usage error listing every problem. */
+/** Loads client_config.yml (with common defaults). Throws a usage error listing every problem. */
 export function loadClientSettings(configDir: string, logger: Logger): ClientConfig {
-  const loaded = loadClientConfig(configDir);
-  for (const issue of loaded.issues) {
-    if (issue.severity === "warning") logger.warn(formatIssue(issue));
-  }
-  if (hasErrors(loaded.issues) || !loaded.value) {
-    const errors = loaded.issues.filter((issue) => issue.severity === "error").map(formatIssue);
-    throw new BackupError(
-      `The client configuration in "${configDir}" is invalid:\n  ${errors.join("\n  ")}`,
-      {
-        code: "usage",
-        hint: `run: backupctl config validate --client --config-dir ${configDir}`,
-      },
-    );
-  }
-  return loaded.value;
+  return requireValidConfig(loadClientConfig(configDir), { kind: "client", configDir, logger });
 }
 
 /** Reads the last run's record, if any. */
@@ -71,6 +57,51 @@ async function readLastRun(stateDir: string): Promise<LastClientRun | undefined>
     return JSON.parse(await readFile(join(stateDir, "client", "last-run.json"), "utf8")) as LastClientRun;
   } catch {
     return undefined;
+  }
+}
+
+/** Writes manifest.json, checks the space, and publishes the verified archive under the shared archive lock. */
+async function publishArchive(
+  stagingRoot: string,
+  manifest: Manifest,
+  options: {
+    config: ClientConfig;
+    time: Date;
+    owner: { uid: number; gid: number };
+    logger: Logger;
+    signal: AbortSignal;
+  },
+): Promise<ArchiveResult> {
+  const { config, logger } = options;
+  const baseDir = config.base_backup_dir;
+  await writeFile(join(stagingRoot, "manifest.json"), `${JSON.stringify(manifest, null, 2)}\n`, {
+    mode: 0o600,
+  });
+  const stagedBytes = manifest.services.reduce((sum, service) => sum + service.bytes, 0);
+  await ensureFreeSpace(baseDir, {
+    minFreeMb: config.min_free_space_mb,
+    neededBytes: stagedBytes,
+    purpose: "the archive",
+  });
+  const lock = await acquireArchiveLock(baseDir, {
+    logger,
+    retries: config.lock_retries,
+    retryDelayMs: config.lock_retry_delay,
+    hostname: config.hostname,
+    signal: options.signal,
+  });
+  try {
+    return await writeArchive(stagingRoot, baseDir, {
+      hostname: config.hostname,
+      time: options.time,
+      compression: config.compression,
+      tools: config.tools,
+      owner: options.owner,
+      logger,
+      signal: options.signal,
+    });
+  } finally {
+    await lock.release();
   }
 }
 
@@ -188,9 +219,18 @@ export async function runClient(options: ClientRunOptions): Promise<number> {
       });
     }
     if (isDryRun) {
-      logger.info(
-        `Would write the archive of ${outcomes.length} service(s) into "${baseDir}" and prune archives older than ${config.keep_days} days`,
-      );
+      logger.info(`Would write the archive of ${outcomes.length} service(s) into "${baseDir}"`);
+    } else {
+      archive = await publishArchive(stagingRoot, manifest, {
+        config,
+        time: archiveTime,
+        owner,
+        logger,
+        signal: options.signal,
+      });
+    }
+    // an older archive may hold the only copy of a service that failed tonight: prune only after full success
+    if (manifest.status === "ok") {
       await pruneArchives(baseDir, {
         hostname: config.hostname,
         keepDays: config.keep_days,
@@ -199,49 +239,9 @@ export async function runClient(options: ClientRunOptions): Promise<number> {
         isDryRun,
       });
     } else {
-      await writeFile(join(stagingRoot, "manifest.json"), `${JSON.stringify(manifest, null, 2)}\n`, {
-        mode: 0o600,
-      });
-      const stagedBytes = manifest.services.reduce((sum, service) => sum + service.bytes, 0);
-      await ensureFreeSpace(baseDir, {
-        minFreeMb: config.min_free_space_mb,
-        neededBytes: stagedBytes,
-        purpose: "the archive",
-      });
-      const lock = await acquireArchiveLock(baseDir, {
-        logger,
-        retries: config.lock_retries,
-        retryDelayMs: config.lock_retry_delay,
-        hostname: config.hostname,
-        signal: options.signal,
-      });
-      try {
-        archive = await writeArchive(stagingRoot, baseDir, {
-          hostname: config.hostname,
-          time: archiveTime,
-          compression: config.compression,
-          tools: config.tools,
-          owner,
-          logger,
-          signal: options.signal,
-        });
-      } finally {
-        await lock.release();
-      }
-      // an older archive may hold the only copy of a service that failed tonight: prune only after full success
-      if (manifest.status === "ok") {
-        await pruneArchives(baseDir, {
-          hostname: config.hostname,
-          keepDays: config.keep_days,
-          now: startedAt,
-          logger,
-          isDryRun,
-        });
-      } else {
-        logger.warn(
-          "Not pruning old archives: some services failed, and older archives may hold their only copy",
-        );
-      }
+      logger.warn(
+        "Not pruning old archives: some services failed, and older archives may hold their only copy",
+      );
     }
   } catch (error) {
     runError = error;

@@ -4,8 +4,8 @@
 
 import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
-import { formatIssue, hasErrors } from "../config/issues.ts";
 import { loadServerConfig } from "../config/load.ts";
+import { requireValidConfig } from "../config/require.ts";
 import type { ServerConfig } from "../config/server.ts";
 import { BackupError, ExitCode, errorMessage } from "../lib/errors.ts";
 import { InstanceLock } from "../lib/lock.ts";
@@ -25,21 +25,9 @@ export interface ServerPullOptions {
   output: { stdout(text: string): void };
 }
 
-/** Loads server_config.yml (with common defaults); throws a usage error listing every problem. */
+/** Loads server_config.yml (with common defaults). Throws a usage error listing every problem. */
 export function loadServerSettings(configDir: string, logger: Logger): ServerConfig {
-  const loaded = loadServerConfig(configDir);
-  for (const issue of loaded.issues) if (issue.severity === "warning") logger.warn(formatIssue(issue));
-  if (hasErrors(loaded.issues) || !loaded.value) {
-    const errors = loaded.issues.filter((issue) => issue.severity === "error").map(formatIssue);
-    throw new BackupError(
-      `The server configuration in "${configDir}" is invalid:\n  ${errors.join("\n  ")}`,
-      {
-        code: "usage",
-        hint: `run: backupctl config validate --server --config-dir ${configDir}`,
-      },
-    );
-  }
-  return loaded.value;
+  return requireValidConfig(loadServerConfig(configDir), { kind: "server", configDir, logger });
 }
 
 /** Returns the configured hosts, limited to the names asked for. Throws a usage error for an unknown name. */
