@@ -1,6 +1,7 @@
 // Field schemas shared by every config file kind: paths, names, mail addresses, durations, sizes,
 // option strings and commands. Each one reads what people write and yields what the code needs.
 
+import { realpathSync } from "node:fs";
 import path from "node:path";
 import { z } from "zod";
 import { tryParseDuration } from "../lib/duration.ts";
@@ -98,16 +99,30 @@ const systemDirectories = new Set([
   "/var/lib",
 ]);
 
+/** Returns the path with symlinks resolved, or the path itself when it does not exist (yet). */
+function resolvedPath(value: string): string {
+  try {
+    return realpathSync(value);
+  } catch {
+    return value;
+  }
+}
+
 /** A directory backupctl owns and cleans up: absolute, and never "/" or a system directory itself. */
 export function workDirectory() {
   return absolutePath().superRefine((value, context) => {
     const normalized = path.posix.normalize(value).replace(/(.)\/$/, "$1");
-    if (systemDirectories.has(normalized)) {
+    // a symlink to "/" or /etc is as dangerous as writing "/" or /etc
+    const resolved = resolvedPath(normalized);
+    if (systemDirectories.has(normalized) || systemDirectories.has(resolved)) {
+      const target = systemDirectories.has(normalized) ? normalized : resolved;
       addIssue(
         context,
         value,
-        `"${value}" is a system directory; backupctl creates and deletes files in this directory`,
-        `use a directory of its own, such as ${normalized === "/" ? "/var/tmp/backups" : `${normalized}/backups`}`,
+        target === normalized
+          ? `"${value}" is a system directory; backupctl creates and deletes files in this directory`
+          : `"${value}" is a symlink to the system directory "${resolved}"; backupctl creates and deletes files in this directory`,
+        `use a directory of its own, such as ${target === "/" ? "/var/tmp/backups" : `${target}/backups`}`,
       );
     } else if (value.split("/").includes("..")) {
       addIssue(context, value, `must not contain ".." (write the path without it)`);
