@@ -3,7 +3,7 @@
 // id, process start time) so a lock left by a dead run is recognised and replaced, never waited on forever.
 
 import { existsSync, readFileSync } from "node:fs";
-import { mkdtemp, readFile, rename, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { BackupError, errnoCode, errorMessage } from "../lib/errors.ts";
 import type { Logger } from "../lib/log.ts";
@@ -56,6 +56,8 @@ export interface ArchiveLockOptions {
   /** Further attempts after the first (the original made 3, 60 s apart). */
   retries: number;
   retryDelayMs: number;
+  /** A lock without a readable owner record older than this is replaced (client stale_lock_after). */
+  staleAfterMs?: number;
   hostname: string;
   signal?: AbortSignal;
 }
@@ -70,6 +72,15 @@ export interface ArchiveLock {
 async function readOwner(lockPath: string): Promise<ArchiveLockOwner | undefined> {
   try {
     return JSON.parse(await readFile(join(lockPath, "owner.json"), "utf8")) as ArchiveLockOwner;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Returns how long ago the lock directory was last changed, or undefined when it is gone. */
+async function lockAgeMs(lockPath: string): Promise<number | undefined> {
+  try {
+    return Date.now() - (await stat(lockPath)).mtimeMs;
   } catch {
     return undefined;
   }
@@ -117,6 +128,15 @@ export async function acquireArchiveLock(baseDir: string, options: ArchiveLockOp
     if (existing && isOwnerDead(existing)) {
       options.logger.warn(
         `Replacing a stale archive lock "${lockPath}" left by pid ${existing.pid} (started ${existing.startedAt}), which is no longer running`,
+      );
+      await rm(lockPath, { recursive: true, force: true });
+      continue;
+    }
+    // without an owner record nobody can be confirmed alive: only age tells a lock left behind
+    const age = existing ? undefined : await lockAgeMs(lockPath);
+    if (age !== undefined && options.staleAfterMs !== undefined && age > options.staleAfterMs) {
+      options.logger.warn(
+        `Replacing a stale archive lock "${lockPath}" without an owner record, ${Math.round(age / 60_000)} minutes old (stale_lock_after)`,
       );
       await rm(lockPath, { recursive: true, force: true });
       continue;

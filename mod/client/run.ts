@@ -87,6 +87,7 @@ async function publishArchive(
     logger,
     retries: config.lock_retries,
     retryDelayMs: config.lock_retry_delay,
+    staleAfterMs: config.stale_lock_after,
     hostname: config.hostname,
     signal: options.signal,
   });
