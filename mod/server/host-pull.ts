@@ -299,7 +299,9 @@ export async function pullHost(options: HostPullOptions): Promise<HostPullResult
     error = errorMessage(caught);
     logger.error(error);
   } finally {
-    if (hasUnpacked) {
+    // also when nothing was unpacked: a run killed earlier may have left plaintext that no later run
+    // would remove while the archive it came from stays the newest
+    if (hasUnpacked || !options.isDryRun) {
       try {
         removeTree(dataDir);
       } catch (cleanupError) {
