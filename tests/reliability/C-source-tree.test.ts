@@ -221,7 +221,10 @@ describe("source trees, excludes and prune", () => {
           "--config-dir",
           client.configDir,
         ]);
-        if (validation.exitCode === 2 && `${validation.stdout}${validation.stderr}`.includes("system directory"))
+        if (
+          validation.exitCode === 2 &&
+          `${validation.stdout}${validation.stderr}`.includes("system directory")
+        )
           refusedBaseDirs.push(baseDir);
       }
       results.figure(

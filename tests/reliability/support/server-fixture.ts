@@ -100,7 +100,7 @@ export async function createServerFixture(root: string): Promise<ServerFixture> 
     },
     snapshots(host) {
       if (!existsSync(join(repositoryRoot, host, "config"))) return [];
-      return JSON.parse(restic(host, ["snapshots", "--json"])) ?? [];
+      return JSON.parse(restic(host, ["snapshots", "--json", "--no-lock"])) ?? [];
     },
     restic,
     hostState(host) {
