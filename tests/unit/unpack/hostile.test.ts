@@ -2,7 +2,7 @@
 // every byte, mode, mtime and link count outside the target as it was.
 
 import { afterEach, beforeEach, describe, expect, test } from "bun:test";
-import { existsSync } from "node:fs";
+import { existsSync, lstatSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { BackupError } from "../../../mod/lib/errors.ts";
 import { removeTree } from "../../../mod/server/unpack/targetDirectory.ts";
@@ -47,6 +47,13 @@ async function expectRefused(unpack: () => Promise<unknown>, message: RegExp): P
 }
 
 const file = (name: string, data = "x") => member({ name, data });
+
+/** Returns size, mtime, link count and a hash of a system file, or "absent". */
+function systemFileState(path: string): string {
+  if (!existsSync(path)) return "absent";
+  const stat = lstatSync(path, { bigint: true });
+  return `${stat.size} ${stat.mtimeNs} ${stat.nlink} ${sha256(readFileSync(path))}`;
+}
 
 describe("path traversal and absolute paths", () => {
   const escape = `backupctl-unpack-escape-${process.pid}`;
@@ -112,6 +119,20 @@ describe("links", () => {
     const passwd = join(workspace.root, "passwd");
     const tar = archive(member({ name: "f", type: "2", linkName: passwd }), file("f", "owned\n"));
     await expectRefused(() => unpackTar(tar, workspace), /"f".*appears twice.*first as a symlink/);
+  });
+
+  test("unpack refuses f -> /etc/passwd followed by a regular f, and /etc/passwd is untouched", async () => {
+    const passwdBefore = systemFileState("/etc/passwd");
+    const tar = archive(member({ name: "f", type: "2", linkName: "/etc/passwd" }), file("f", "owned\n"));
+    await expectRefused(() => unpackTar(tar, workspace), /"f".*appears twice.*first as a symlink/);
+    expect(systemFileState("/etc/passwd")).toEqual(passwdBefore);
+  });
+
+  test("unpack refuses a hardlink to /etc/shadow, and its link count is unchanged", async () => {
+    const shadowBefore = systemFileState("/etc/shadow");
+    const tar = archive(member({ name: "shadow", type: "1", linkName: "/etc/shadow" }), file("shadow", "x"));
+    await expectRefused(() => unpackTar(tar, workspace), /hardlink target "\/etc\/shadow" is refused/);
+    expect(systemFileState("/etc/shadow")).toEqual(shadowBefore);
   });
 
   test("unpack refuses a symlink chain (a -> ., then a/a/x)", async () => {
@@ -281,10 +302,11 @@ describe("header tricks", () => {
     );
   });
 
-  test("unpack refuses a header without ustar magic", async () => {
-    const block = headerBlock({ name: "f", size: 0 });
-    block.fill(0, 257, 265);
-    await expectRefused(() => unpackTar(archive(block), workspace), /checksum does not match|not a ustar/);
+  test("unpack refuses a header without ustar magic (v7 tar)", async () => {
+    await expectRefused(
+      () => unpackTar(archive(member({ name: "f", format: "v7" })), workspace),
+      /not a ustar, GNU or PAX tar header/,
+    );
   });
 
   test("unpack refuses a global PAX header that sets a path", async () => {

@@ -12,8 +12,8 @@ export interface RawHeaderFields {
   size?: number;
   mtime?: number;
   linkName?: string | Uint8Array;
-  /** "gnu" (default) or "posix" magic. */
-  format?: "gnu" | "posix";
+  /** "gnu" (default) or "posix" magic; "v7" writes none (pre-POSIX tar). */
+  format?: "gnu" | "posix" | "v7";
   /** POSIX prefix field (only meaningful with format "posix"). */
   prefix?: string;
   /** Adds this to the computed checksum (non-zero: an invalid header). */
@@ -48,7 +48,7 @@ export function headerBlock(fields: RawHeaderFields & { size: number }): Uint8Ar
   if (fields.format === "posix") {
     writeBytes(block, 257, 8, encoder.encode("ustar\u000000"));
     writeBytes(block, 345, 155, encoder.encode(fields.prefix ?? ""));
-  } else {
+  } else if (fields.format !== "v7") {
     writeBytes(block, 257, 8, encoder.encode("ustar  \0"));
   }
   writeOctal(block, 329, 8, fields.devMajor ?? 0);
