@@ -2,16 +2,20 @@
 // target directory, with synchronous fs calls on Buffer paths (byte-exact names, no per-chunk promise).
 //
 // Symlinks are kept inert: created with their target bytes unchanged (an archive of /etc has
-// /etc/localtime -> /usr/share/zoneinfo/…) and never followed. Every directory and symlink created
-// is recorded in memory; an entry is created only below a recorded directory (a recorded symlink as
+// /etc/localtime -> /usr/share/zoneinfo/…) and never followed. Every directory and symlink created is
+// recorded in memory; an entry is created only below a recorded directory (a recorded symlink as
 // parent is refused), and nothing is ever replaced: files are opened O_CREAT|O_EXCL|O_NOFOLLOW and
 // mkdir/symlink/link fail on an existing name, so a duplicate is refused by the kernel and not even a
-// race can write through a link. Regular files are not recorded, which keeps memory flat for
-// millions of files: a hardlink's target is checked by its recorded parent and an lstat that must
-// show a regular file. The record is authoritative because the target starts empty and sits under a
-// 0700 root-owned parent. Modes are kept as archived, setuid/setgid/sticky included: nobody but root can reach them
-// beneath the 0700 parent, and restic must record them as they were. Directory metadata is applied
-// at the end, deepest first, so read-only directories can still be filled and their mtimes stick.
+// race can write through a link. Regular files are not recorded, which keeps memory flat for millions
+// of files: a hardlink's target is checked by its recorded parent and an lstat that must show a
+// regular file. The record is authoritative because the target starts empty under a 0700 root-owned
+// parent (so the target filesystem must be byte-exact and case-sensitive, as Linux filesystems are).
+//
+// Modes are kept as archived, setuid/setgid/sticky included: nobody but root can reach them beneath
+// the 0700 parent, and restic must record them as they were. Directory metadata is applied at the
+// end, deepest first, so read-only directories can still be filled and their mtimes stick. Not kept:
+// atime (set to the mtime), xattrs and ACLs (SCHILY.* PAX records are ignored), and owner names:
+// uid/gid numbers only, as tar --numeric-owner does, since the server has no client accounts.
 
 import {
   closeSync,
