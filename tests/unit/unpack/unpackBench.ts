@@ -1,5 +1,5 @@
 // Manual measurement of unpackArchive on a real archive (not a test; scripts/bench owns the suite):
-//   /usr/bin/time -v bun tests/unit/unpack/unpackBench.ts ARCHIVE TARGET [process|inline]
+//   /usr/bin/time -v bun tests/unit/unpack/unpackBench.ts ARCHIVE TARGET [inline|process]
 // TARGET must not exist and its parent must be 0700. Prints one JSON line with the timing.
 
 import { createReadStream } from "node:fs";
@@ -7,9 +7,9 @@ import { Logger } from "../../../mod/lib/log.ts";
 import { removeTree } from "../../../mod/server/unpack/targetDirectory.ts";
 import { unpackArchive } from "../../../mod/server/unpack/unpackArchive.ts";
 
-const [archivePath, target, mode = "process"] = process.argv.slice(2);
+const [archivePath, target, mode = "inline"] = process.argv.slice(2);
 if (!archivePath || !target || (mode !== "process" && mode !== "inline")) {
-  console.error("usage: unpackBench.ts ARCHIVE TARGET [process|inline]");
+  console.error("usage: unpackBench.ts ARCHIVE TARGET [inline|process]");
   process.exit(2);
 }
 const compression = archivePath.endsWith(".zst") ? "zstd" : "gzip";
