@@ -66,7 +66,15 @@ function openOutput(target: { path: string; mode?: number }): number {
   }
 }
 
-/** Runs the stages joined by pipes and waits for all. Throws CommandError naming the first stage that failed. */
+/** Returns whether a stage failed only because the next stage had gone (SIGPIPE, EPIPE, a reset socket). */
+function isPipeCasualty(result: RunResult): boolean {
+  return (
+    result.signal === "SIGPIPE" ||
+    result.stderrTail.some((line) => /Broken pipe|Connection reset by peer|EPIPE/i.test(line))
+  );
+}
+
+/** Runs the stages joined by pipes and waits for all. Throws CommandError naming the first stage that failed for a reason of its own. */
 export async function runPipeline(stages: string[][], options: PipelineOptions = {}): Promise<RunResult[]> {
   const logger = options.logger ?? log;
   const display = redact(stages.map((argv) => quoteArgv(argv)).join(" | "));
@@ -152,9 +160,12 @@ export async function runPipeline(stages: string[][], options: PipelineOptions =
       durationMs,
       skipped: false,
     }));
-    const failedIndex = results.findIndex((result) => result.exitCode !== 0);
-    if (failure || failedIndex !== -1) {
-      const result = results[Math.max(failedIndex, 0)] as RunResult;
+    // a stage that died of its neighbour's death (a write into a closed pipe) is not the cause: when the
+    // compressor hits ENOSPC, tar only sees "Broken pipe" (Bun joins stages with sockets: "Connection reset")
+    const failed = results.filter((result) => result.exitCode !== 0);
+    const cause = failed.find((result) => !isPipeCasualty(result)) ?? failed[0];
+    if (failure || cause) {
+      const result = cause ?? (results[0] as RunResult);
       const reason =
         failure ??
         (result.signal ? `was killed by ${result.signal}` : `failed with exit code ${result.exitCode}`);
