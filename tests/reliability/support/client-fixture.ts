@@ -30,7 +30,8 @@ export function createClientFixture(
 ): ClientFixture {
   const hostname = options.hostname ?? "web01";
   const configDir = join(root, `${hostname}-etc`);
-  const baseDir = join(root, `${hostname}-backups`);
+  const baseDir =
+    (options.config?.base_backup_dir as string | undefined) ?? join(root, `${hostname}-backups`);
   const stateDir = join(root, `${hostname}-state`);
   mkdirSync(configDir, { recursive: true, mode: 0o700 });
   const pattern = new RegExp(`^${hostname}-\\d{8}_\\d{6}\\.tar\\.(gz|zst)$`);
