@@ -117,6 +117,17 @@ export async function fastResticTemplate(): Promise<FastTemplate> {
   const password = randomBytes(16).toString("hex");
   writeFileSync(passwordFile, `${password}\n`, { mode: 0o600 });
   const repository = join(building, "repository");
+  initFastRepository(repository, passwordFile, password);
+  try {
+    renameSync(building, directory);
+  } catch {
+    rmSync(building, { recursive: true, force: true });
+  }
+  return template;
+}
+
+/** Initialises a repository at path with the password in passwordFile, then re-keys it cheaply. */
+export function initFastRepository(repository: string, passwordFile: string, password: string): void {
   runSync(["restic", "init", "--repo", repository], { env: { RESTIC_PASSWORD_FILE: passwordFile } });
   const keysDirectory = join(repository, "keys");
   for (const name of readdirSync(keysDirectory)) {
@@ -130,12 +141,6 @@ export async function fastResticTemplate(): Promise<FastTemplate> {
   runSync(["restic", "--repo", repository, "--no-cache", "cat", "config"], {
     env: { RESTIC_PASSWORD_FILE: passwordFile },
   });
-  try {
-    renameSync(building, directory);
-  } catch {
-    rmSync(building, { recursive: true, force: true });
-  }
-  return template;
 }
 
 /** Copies the fast template to path. */
