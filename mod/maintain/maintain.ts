@@ -82,8 +82,8 @@ export async function runMaintain(options: MaintainOptions): Promise<number> {
       });
       results.push(result);
       if (!options.isDryRun) {
-        await writeMaintainState(stateDir, nextMaintainState(previous, result.run, result.counter)).catch(
-          (error) => hostLogger.warn(`Cannot record the result in "${stateDir}": ${errorMessage(error)}`),
+        await writeMaintainState(stateDir, nextMaintainState(previous, result)).catch((error) =>
+          hostLogger.warn(`Cannot record the result in "${stateDir}": ${errorMessage(error)}`),
         );
       }
     }

@@ -8,8 +8,16 @@ import type { Snapshot } from "../restic/output.ts";
 
 /** Options of maintainForgetArgs. */
 export interface ForgetPlanOptions {
+  /** The host whose snapshots the policy applies to. */
+  host: string;
   /** List what would be removed: `--dry-run`, and `--no-lock` so not even a lock file is written. */
   isDryRun: boolean;
+}
+
+/** When forget may run: the host's max_age against the time of its newest snapshot. */
+export interface ThinningOptions {
+  maxAgeMs: number;
+  now: Date;
 }
 
 /** Why forget does not run for a repository, or undefined when it does. */
@@ -39,7 +47,6 @@ export function retentionPolicyOf(maintenance: Maintenance): RetentionPolicy | r
 /** Returns the `restic forget` argv for one host: its policy, grouped by host, limited to this host's snapshots, `--prune` when prune is on. Throws BackupError when the policy keeps nothing or holds a value restic would misread. */
 export function maintainForgetArgs(
   repository: string,
-  host: string,
   maintenance: Maintenance,
   options: ForgetPlanOptions,
 ): string[] {
@@ -49,7 +56,7 @@ export function maintainForgetArgs(
   });
   // a snapshot of another host in this repository (made by hand, say) is never thinned by this policy;
   // --json gives what was kept and removed (forget-output.ts) without listing the snapshots again
-  args.push(`--host=${host}`, "--json");
+  args.push(`--host=${options.host}`, "--json");
   if (options.isDryRun) args.push("--dry-run", "--no-lock");
   return args;
 }
@@ -58,23 +65,22 @@ export function maintainForgetArgs(
 export function maintainCheckArgs(
   repository: string,
   maintenance: Maintenance,
-  readDataSubset: string | undefined,
+  options: { readDataSubset?: string } = {},
 ): string[] {
   return resticCheckArgs(repository, {
     options: maintenance.check_options,
-    ...(readDataSubset === undefined ? {} : { readDataSubset }),
+    ...(options.readDataSubset === undefined ? {} : { readDataSubset: options.readDataSubset }),
   });
 }
 
 /** Returns why forget must not run: no snapshots of the host, or its newest is older than max_age; undefined when it may run. */
 export function forgetSkipReason(
   snapshots: readonly Pick<Snapshot, "time">[],
-  maxAgeMs: number,
-  now: Date,
+  options: ThinningOptions,
 ): ForgetSkipReason | undefined {
   const newest = newestSnapshotTime(snapshots);
   if (newest === undefined) return "no-snapshots";
-  if (now.getTime() - newest.getTime() > maxAgeMs) return "stale";
+  if (options.now.getTime() - newest.getTime() > options.maxAgeMs) return "stale";
   return undefined;
 }
 

@@ -111,7 +111,7 @@ export async function maintainRepository(
     run.snapshots_before = before.length;
     const newest = newestSnapshotTime(before);
     if (newest) run.newest_snapshot = newest.toISOString();
-    const skipReason = forgetSkipReason(before, host.max_age, now());
+    const skipReason = forgetSkipReason(before, { maxAgeMs: host.max_age, now: now() });
     if (skipReason === "stale" && newest) {
       const warning = `Not thinning out "${host.hostname}": its newest snapshot is ${formatAge(now().getTime() - newest.getTime())} old (max_age ${formatAge(host.max_age)}), so its last backups are kept until it backs up again`;
       warnings.push(warning);
@@ -121,7 +121,8 @@ export async function maintainRepository(
       logger.info(`No snapshots of "${host.hostname}" yet: nothing to forget`);
       run.forget = "skipped-no-snapshots";
     } else {
-      const forgetArgs = maintainForgetArgs(host.repository, host.hostname, host.maintenance, {
+      const forgetArgs = maintainForgetArgs(host.repository, host.maintenance, {
+        host: host.hostname,
         isDryRun,
       });
       let summary: ForgetSummary | undefined;
@@ -168,7 +169,9 @@ export async function maintainRepository(
       const selection =
         configured === undefined ? undefined : selectReadDataSubset(configured, options.storedPart);
       if (selection) run.read_data_subset = selection.subset;
-      const checkArgs = maintainCheckArgs(host.repository, host.maintenance, selection?.subset);
+      const checkArgs = maintainCheckArgs(host.repository, host.maintenance, {
+        ...(selection ? { readDataSubset: selection.subset } : {}),
+      });
       const result = await step("check", () =>
         runRestic(checkArgs, {
           ...restic,

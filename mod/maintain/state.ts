@@ -84,9 +84,9 @@ export function storedNextPart(state: MaintainHostState, configured: string | un
 /** Returns the next state after a run: the run, success and failure times, and the counter (kept when nextPart is undefined). */
 export function nextMaintainState(
   previous: MaintainHostState,
-  run: MaintainRun,
-  counter: ReadDataSubsetCounter | undefined,
+  outcome: { run: MaintainRun; counter?: ReadDataSubsetCounter },
 ): MaintainHostState {
+  const { run, counter } = outcome;
   const isFailure = run.status === "failed";
   const readDataSubset = counter ?? previous.read_data_subset;
   return {

@@ -4,6 +4,7 @@
 
 import { posix } from "node:path";
 import { BackupError } from "../lib/errors.ts";
+import { resticRepositoryArgs } from "../restic/args.ts";
 import type { Snapshot } from "../restic/output.ts";
 
 /** A service as the manifest lists it. */
@@ -15,7 +16,11 @@ export interface ManifestServiceEntry {
 }
 
 /** Returns the snapshot a --snapshot value names: "latest" (the newest) or an ID or ID prefix. Throws BackupError when none or several match. */
-export function selectSnapshot(snapshots: readonly Snapshot[], wanted: string, host: string): Snapshot {
+export function selectSnapshot(
+  snapshots: readonly Snapshot[],
+  options: { wanted: string; host: string },
+): Snapshot {
+  const { wanted, host } = options;
   if (snapshots.length === 0) {
     throw new BackupError(`Cannot restore "${host}": its repository holds no snapshot of it`, {
       hint: "run backupctl server pull first, or check the host name",
@@ -94,4 +99,9 @@ export function includePaths(
 ): string[] {
   if (!service) return [];
   return [posix.join(root, "manifest.json"), posix.join(root, service.type, service.name)];
+}
+
+/** Returns the `restic dump` argv that prints one file of a snapshot (read-only, without a lock). Throws BackupError when the repository is empty. */
+export function resticDumpArgs(repository: string, snapshotId: string, options: { path: string }): string[] {
+  return [...resticRepositoryArgs(repository), "--no-lock", "dump", "--", snapshotId, options.path];
 }

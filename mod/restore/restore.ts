@@ -16,6 +16,7 @@ import {
   includePaths,
   type ManifestServiceEntry,
   resolveService,
+  resticDumpArgs,
   selectSnapshot,
   snapshotRoot,
 } from "./layout.ts";
@@ -46,7 +47,8 @@ export async function runRestore(
   const [host] = selectHosts(config, [options.host]);
   if (!host) throw new BackupError(`Unknown host "${options.host}"`, { code: "usage" });
   const target = resolve(options.target);
-  await prepareTarget(target, Boolean(options.force));
+  // checked first, created only once the snapshot and service are known to exist
+  const isTargetPresent = await checkTarget(target, Boolean(options.force));
 
   const restic: ResticRunOptions = {
     repository: host.repository,
@@ -56,11 +58,10 @@ export async function runRestore(
     logger,
     ...(options.signal ? { signal: options.signal } : {}),
   };
-  const snapshot = selectSnapshot(
-    await listSnapshots(restic, { host: host.hostname }),
-    options.snapshot ?? "latest",
-    host.hostname,
-  );
+  const snapshot = selectSnapshot(await listSnapshots(restic, { host: host.hostname }), {
+    wanted: options.snapshot ?? "latest",
+    host: host.hostname,
+  });
   const root = snapshotRoot(snapshot);
   const manifest = await readManifest(restic, snapshot.id, root, logger);
   const service = options.service ? resolveWantedService(manifest, options.service) : undefined;
@@ -70,6 +71,7 @@ export async function runRestore(
     );
   }
 
+  if (!isTargetPresent) await mkdir(target, { recursive: true, mode: 0o700 });
   // inside the target: the renames that strip the prefix stay on one filesystem
   const staging = join(target, `.backupctl-restore-${randomBytes(6).toString("hex")}`);
   await mkdir(staging, { mode: 0o700 });
@@ -113,16 +115,13 @@ export async function runRestore(
   return ExitCode.ok;
 }
 
-/** Creates the target (0700) or checks it is an empty directory. Throws BackupError when it is not a directory, or is not empty without force. */
-async function prepareTarget(target: string, force: boolean): Promise<void> {
+/** Returns whether the target exists, after checking it is a directory, empty unless force. Throws BackupError when it is not a directory, or is not empty without force. */
+async function checkTarget(target: string, force: boolean): Promise<boolean> {
   const info = await lstat(target).catch((error) => {
     if (errnoCode(error) === "ENOENT") return undefined;
     throw new BackupError(`Cannot restore into "${target}": ${errorMessage(error)}`, { cause: error });
   });
-  if (!info) {
-    await mkdir(target, { recursive: true, mode: 0o700 });
-    return;
-  }
+  if (!info) return false;
   if (!info.isDirectory()) {
     throw new BackupError(`Cannot restore into "${target}": it is not a directory`, { code: "usage" });
   }
@@ -136,6 +135,7 @@ async function prepareTarget(target: string, force: boolean): Promise<void> {
       },
     );
   }
+  return true;
 }
 
 /** Returns the manifest's service list, or undefined when the snapshot has no readable manifest.json. */
@@ -147,7 +147,7 @@ async function readManifest(
 ): Promise<{ archive_timestamp?: string; status?: string; services: ManifestServiceEntry[] } | undefined> {
   try {
     const result = await runRestic(
-      [...repositoryArgs(restic.repository), "--no-lock", "dump", "--", snapshotId, `${root}/manifest.json`],
+      resticDumpArgs(restic.repository, snapshotId, { path: `${root}/manifest.json` }),
       {
         ...restic,
         stdout: "capture",
@@ -167,11 +167,6 @@ async function readManifest(
     logger.warn(`This snapshot has no readable manifest.json: ${errorMessage(error)}`);
     return undefined;
   }
-}
-
-/** Returns `--repo=…` for a hand-built restic command. */
-function repositoryArgs(repository: string): string[] {
-  return [`--repo=${repository}`];
 }
 
 /** Returns the service to restore from the manifest; without one, a type/name is taken as written. Throws BackupError when it cannot be resolved. */

@@ -107,20 +107,19 @@ function archiveTimestamp(time: Date): string {
   return time.toISOString().slice(0, 19).replace(/[-:]/g, "").replace("T", "_");
 }
 
-/** Returns the content of a host's n-th snapshot's changing file. */
+/** Returns the content of the changing file in a host's n-th snapshot (all but the newest share index 0's). */
 function contentOf(host: string, index: number): string {
   return `snapshot ${index} of ${host}\n`;
 }
 
-/** Stores one "pull" per time as server pull does: same path, host, backupctl + timestamp tags, archive time. */
+/** Stores one "pull" per time as server pull does: same path, host, backupctl + timestamp tags, archive time. The newest holds content of its own; the others run three at a time (restic allows concurrent backups). */
 async function addSnapshots(fleet: Fleet, host: string, times: Date[]): Promise<void> {
   const repository = fleet.repositories[host] as ResticHandle;
   const data = join(fleet.workDir, host, "data");
   mkdirSync(join(data, "files", "app"), { recursive: true });
   writeFileSync(join(data, "manifest.json"), `{"host":"${host}"}\n`);
-  for (const [index, time] of times.entries()) {
-    writeFileSync(join(data, "files", "app", "counter.txt"), contentOf(host, index));
-    await repository.restic(
+  const backup = (time: Date) =>
+    repository.restic(
       [
         "backup",
         "--quiet",
@@ -134,7 +133,15 @@ async function addSnapshots(fleet: Fleet, host: string, times: Date[]): Promise<
       // restic reads --time in the local zone; server pull writes it in UTC
       { env: { TZ: "UTC" } },
     );
+  const older = times.slice(0, -1);
+  writeFileSync(join(data, "files", "app", "counter.txt"), contentOf(host, 0));
+  for (let start = 0; start < older.length; start += 3) {
+    await Promise.all(older.slice(start, start + 3).map(backup));
   }
+  const newest = times.at(-1);
+  if (newest === undefined) return;
+  writeFileSync(join(data, "files", "app", "counter.txt"), contentOf(host, times.length - 1));
+  await backup(newest);
 }
 
 /** Returns the times of count pulls, one hour apart, the newest newestAgoMs ago. */

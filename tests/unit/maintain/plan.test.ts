@@ -81,7 +81,7 @@ describe("maintainForgetArgs", () => {
   ];
   for (const [name, settings, isDryRun, expected] of cases) {
     test(name, () => {
-      expect(maintainForgetArgs(repository, "web01", settings, { isDryRun })).toEqual([
+      expect(maintainForgetArgs(repository, settings, { host: "web01", isDryRun })).toEqual([
         `--repo=${repository}`,
         "forget",
         "--group-by=host",
@@ -92,7 +92,9 @@ describe("maintainForgetArgs", () => {
 
   test("a legacy option string that would point restic elsewhere is refused", () => {
     const settings = maintenance({ forget_options: "--keep-daily 7 --repo /elsewhere" });
-    expect(() => maintainForgetArgs(repository, "web01", settings, { isDryRun: false })).toThrow(BackupError);
+    expect(() => maintainForgetArgs(repository, settings, { host: "web01", isDryRun: false })).toThrow(
+      BackupError,
+    );
   });
 });
 
@@ -123,7 +125,9 @@ describe("maintainCheckArgs", () => {
   ];
   for (const [name, settings, subset, expected] of cases) {
     test(name, () => {
-      expect(maintainCheckArgs(repository, settings, subset)).toEqual([`--repo=${repository}`, ...expected]);
+      expect(
+        maintainCheckArgs(repository, settings, subset === undefined ? {} : { readDataSubset: subset }),
+      ).toEqual([`--repo=${repository}`, ...expected]);
     });
   }
 });
@@ -139,7 +143,9 @@ describe("forgetSkipReason", () => {
     ["a newest snapshot older than max_age: the host is not thinned out", [at(200), at(37)], "stale"],
   ];
   for (const [name, snapshots, expected] of cases) {
-    test(name, () => expect(forgetSkipReason(snapshots, 36 * hour, now)).toBe(expected as never));
+    test(name, () =>
+      expect(forgetSkipReason(snapshots, { maxAgeMs: 36 * hour, now })).toBe(expected as never),
+    );
   }
 
   test("the newest snapshot is found whatever the order", () => {

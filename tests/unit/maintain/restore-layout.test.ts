@@ -8,7 +8,13 @@ import { join } from "node:path";
 import { BackupError } from "../../../mod/lib/errors.ts";
 import type { Snapshot } from "../../../mod/restic/output.ts";
 import { classifyDump, databaseOfFile, findDumps, loadCommand } from "../../../mod/restore/dumps.ts";
-import { includePaths, resolveService, selectSnapshot, snapshotRoot } from "../../../mod/restore/layout.ts";
+import {
+  includePaths,
+  resolveService,
+  resticDumpArgs,
+  selectSnapshot,
+  snapshotRoot,
+} from "../../../mod/restore/layout.ts";
 
 /** Returns a snapshot of web01 at an ISO time. */
 function snapshot(id: string, time: string): Snapshot {
@@ -29,9 +35,9 @@ describe("selectSnapshot", () => {
     snapshot("ab33", "2026-11-25T02:00:00Z"),
   ];
   test("latest is the newest by time", () =>
-    expect(selectSnapshot(snapshots, "latest", "web01").shortId).toBe("bb22"));
+    expect(selectSnapshot(snapshots, { wanted: "latest", host: "web01" }).shortId).toBe("bb22"));
   test("an ID prefix picks its snapshot", () =>
-    expect(selectSnapshot(snapshots, "ab3", "web01").shortId).toBe("ab33"));
+    expect(selectSnapshot(snapshots, { wanted: "ab3", host: "web01" }).shortId).toBe("ab33"));
   const refused: [string, string][] = [
     ["a prefix two snapshots share", "a"],
     ["an ID no snapshot has", "cc"],
@@ -41,7 +47,7 @@ describe("selectSnapshot", () => {
     test(`refuses ${name} as a usage error`, () => {
       const error = (() => {
         try {
-          selectSnapshot(snapshots, wanted, "web01");
+          selectSnapshot(snapshots, { wanted: wanted, host: "web01" });
         } catch (caught) {
           return caught;
         }
@@ -51,7 +57,7 @@ describe("selectSnapshot", () => {
     });
   }
   test("an empty repository is an error", () =>
-    expect(() => selectSnapshot([], "latest", "web01")).toThrow(/holds no snapshot/));
+    expect(() => selectSnapshot([], { wanted: "latest", host: "web01" })).toThrow(/holds no snapshot/));
 });
 
 describe("snapshotRoot and includePaths", () => {
@@ -72,6 +78,16 @@ describe("snapshotRoot and includePaths", () => {
     ]);
   });
   test("no service restores everything", () => expect(includePaths("/w/web01/data", undefined)).toEqual([]));
+  test("the manifest is read with restic dump, without a lock, the path after --", () => {
+    expect(resticDumpArgs("/srv/restic/web01", "abc123", { path: "/w/web01/data/manifest.json" })).toEqual([
+      "--repo=/srv/restic/web01",
+      "--no-lock",
+      "dump",
+      "--",
+      "abc123",
+      "/w/web01/data/manifest.json",
+    ]);
+  });
 });
 
 describe("resolveService", () => {

@@ -29,7 +29,7 @@ function run(status: MaintainRun["status"], startedAt: string): MaintainRun {
 describe("nextMaintainState", () => {
   test("a success records its time and clears failing_since", () => {
     const previous = { host: "web01", failing_since: "2026-11-20T02:00:00Z" };
-    const next = nextMaintainState(previous, run("ok", "2026-11-21T02:00:00Z"), undefined);
+    const next = nextMaintainState(previous, { run: run("ok", "2026-11-21T02:00:00Z") });
     expect(next.last_success).toBe("2026-11-21T02:00:30Z");
     expect(next.failing_since).toBeUndefined();
   });
@@ -37,26 +37,31 @@ describe("nextMaintainState", () => {
   test("repeated failures keep the time the first one began, and the last success", () => {
     const first = nextMaintainState(
       { host: "web01", last_success: "2026-11-19T02:00:30Z" },
-      run("failed", "2026-11-20T02:00:00Z"),
-      undefined,
+      { run: run("failed", "2026-11-20T02:00:00Z") },
     );
-    const second = nextMaintainState(first, run("failed", "2026-11-21T02:00:00Z"), undefined);
+    const second = nextMaintainState(first, { run: run("failed", "2026-11-21T02:00:00Z") });
     expect(second.failing_since).toBe("2026-11-20T02:00:00Z");
     expect(second.last_success).toBe("2026-11-19T02:00:30Z");
   });
 
   test("a warning is no failure", () => {
     expect(
-      nextMaintainState({ host: "web01" }, run("warning", "2026-11-21T02:00:00Z"), undefined).failing_since,
+      nextMaintainState({ host: "web01" }, { run: run("warning", "2026-11-21T02:00:00Z") }).failing_since,
     ).toBe(undefined);
   });
 
   test("the counter is replaced by a new one and kept when the run gives none", () => {
-    const withCounter = nextMaintainState({ host: "web01" }, run("ok", "2026-11-21T02:00:00Z"), {
-      configured: "1/3",
-      next_part: 2,
-    });
-    const kept = nextMaintainState(withCounter, run("failed", "2026-11-22T02:00:00Z"), undefined);
+    const withCounter = nextMaintainState(
+      { host: "web01" },
+      {
+        run: run("ok", "2026-11-21T02:00:00Z"),
+        counter: {
+          configured: "1/3",
+          next_part: 2,
+        },
+      },
+    );
+    const kept = nextMaintainState(withCounter, { run: run("failed", "2026-11-22T02:00:00Z") });
     expect(kept.read_data_subset).toEqual({ configured: "1/3", next_part: 2 });
   });
 });
@@ -75,10 +80,16 @@ describe("maintain state file", () => {
 
   test("is written atomically as <state_dir>/server/maintain/<host>.json, 0600, and read back", async () => {
     expect(await readMaintainState(stateDir, "web01")).toEqual({ host: "web01" });
-    const state = nextMaintainState({ host: "web01" }, run("ok", "2026-11-21T02:00:00Z"), {
-      configured: "1/3",
-      next_part: 2,
-    });
+    const state = nextMaintainState(
+      { host: "web01" },
+      {
+        run: run("ok", "2026-11-21T02:00:00Z"),
+        counter: {
+          configured: "1/3",
+          next_part: 2,
+        },
+      },
+    );
     await writeMaintainState(stateDir, state);
     expect(maintainStatePath(stateDir, "web01")).toBe(join(stateDir, "server", "maintain", "web01.json"));
     expect(statSync(maintainStatePath(stateDir, "web01")).mode & 0o777).toBe(0o600);
