@@ -215,7 +215,14 @@ describe("secrets audit", () => {
         // 3. SIGTERM during a slow dump: the .pgpass is private while it exists and gone afterwards
         const terminated = auditedClient("g43-term", { tools: { pg_dump_cmd: [slowDump] } });
         terminated.writeService("db", "app", { postgresql: databaseTask() });
-        const run = startBinary(["client", "run", "--config-dir", terminated.configDir, "--log-level", "debug"]);
+        const run = startBinary([
+          "client",
+          "run",
+          "--config-dir",
+          terminated.configDir,
+          "--log-level",
+          "debug",
+        ]);
         await waitFor(() => existsSync(dumpMarker), { timeoutMs: 30_000, description: "the dump to start" });
         const secretDirectories = readdirSync(tmpdir()).filter((name) =>
           name.startsWith("backupctl-secret-"),
