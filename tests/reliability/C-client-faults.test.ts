@@ -146,7 +146,7 @@ beforeAll(async () => {
 afterAll(async () => {
   results.figure(
     "containers.restarted-after-injected-failures",
-    restartTally.length,
+    `${restartTally.length}/4`,
     restartTally.join("; "),
   );
   await Promise.all([docker?.stop(), postgres?.stop(), smtp?.stop()]);

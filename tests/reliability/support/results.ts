@@ -56,7 +56,8 @@ export function openResults(suite: string): SuiteResults {
     options: { timeoutMs: number; isSlow: boolean },
   ): void {
     const list = Array.isArray(cases) ? cases : [cases];
-    const fullTitle = `${list.map((id) => `#${id}`).join(" ")} ${title}${options.isSlow ? ` ${slowSkipNote}` : ""}`;
+    const prefix = list.map((id) => `#${id} `).join("");
+    const fullTitle = `${prefix}${title}${options.isSlow ? ` ${slowSkipNote}` : ""}`;
     if (options.isSlow && !isFullRun) {
       write({ kind: "case", suite, cases: list, title, status: "skipped", durationMs: 0 });
       test.skip(fullTitle, body);
