@@ -118,15 +118,17 @@ export async function freshRoot(): Promise<TestRoot> {
 }
 
 /**
- * Runs argv inside the root with chroot, /proc mounted (a Bun executable finds its program through
- * /proc/self/exe). The mount lives in a private mount namespace, so it ends with the command.
+ * Runs argv inside the root with chroot, with /proc (a Bun executable finds its program through
+ * /proc/self/exe) and a private /dev/pts (apt and dpkg log through a pty). The mounts live in a private
+ * mount namespace, so they end with the command.
  */
 export function inRoot(
   root: string,
   argv: string[],
   options: { env?: Record<string, string>; input?: string } = {},
 ): Promise<CommandResult> {
-  const script = 'mount -t proc proc "$0/proc" && exec chroot "$0" "$@"';
+  const script =
+    'mount -t proc proc "$0/proc" && mount -t devpts -o newinstance,ptmxmode=0666 devpts "$0/dev/pts" && exec chroot "$0" "$@"';
   return run(["unshare", "--mount", "--propagation", "private", "--", "sh", "-c", script, root, ...argv], {
     input: options.input,
     // nothing of the test process's environment leaks into the root
