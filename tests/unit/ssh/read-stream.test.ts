@@ -1,6 +1,6 @@
 // The pipelined SFTP read stream against a scripted fake SFTP server: order, short reads, read-ahead
 // bounds, backpressure and the idle timeout, without network timing in the way.
-import { describe, expect, test } from "bun:test";
+import { describe, expect, spyOn, test } from "bun:test";
 import { createHash, randomBytes } from "node:crypto";
 import type { SFTPWrapper } from "ssh2";
 import { SftpReadStream } from "../../../mod/ssh/read-stream.ts";
@@ -135,5 +135,21 @@ describe("SftpReadStream", () => {
     );
     expect(String(error)).toContain('Cannot open "/a" on test:22: No such file');
     expect(((error as Error).cause as { code?: number }).code).toBe(2);
+  });
+
+  test("runs a full garbage collection after each collectGarbageEveryBytes delivered, and none when it is 0", async () => {
+    const data = randomBytes(100_000);
+    const collect = spyOn(Bun, "gc");
+    try {
+      const every = { ...baseOptions, collectGarbageEveryBytes: 40_000 };
+      expect(await digest(new SftpReadStream(fakeSftp(data).sftp, "/a", every))).toBe(sha256(data));
+      expect(collect.mock.calls).toEqual([[true], [true]]);
+      collect.mockClear();
+      const never = { ...baseOptions, collectGarbageEveryBytes: 0 };
+      expect(await digest(new SftpReadStream(fakeSftp(data).sftp, "/a", never))).toBe(sha256(data));
+      expect(collect).not.toHaveBeenCalled();
+    } finally {
+      collect.mockRestore();
+    }
   });
 });
