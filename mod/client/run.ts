@@ -17,6 +17,7 @@ import { version } from "../version.ts";
 import { type ArchiveResult, writeArchive } from "./archive.ts";
 import { acquireArchiveLock } from "./archive-lock.ts";
 import { type DiscoveredService, discoverServices } from "./discover.ts";
+import { dumpSizeAlerts, measureDumps } from "./dump-sizes.ts";
 import { ensureFreeSpace } from "./free-space.ts";
 import { buildManifest, type Manifest } from "./manifest.ts";
 import { pruneArchives, removeLeftovers, stagingPrefix } from "./prune.ts";
@@ -43,6 +44,8 @@ interface LastClientRun {
   archive?: string;
   archive_bytes?: number;
   staged_bytes?: number;
+  /** Bytes of each database dump, keyed `type/name/path`, for the size-drop alert. */
+  dump_bytes?: Record<string, number>;
   error?: string;
 }
 
@@ -134,6 +137,9 @@ export async function runClient(options: ClientRunOptions): Promise<number> {
   let runError: unknown;
   let manifest: Manifest | undefined;
   let discovered: DiscoveredService[] = [];
+  let lastRun: LastClientRun | undefined;
+  let dumpBytes: Record<string, number> | undefined;
+  const alerts: string[] = [];
   try {
     logger.info(
       `Starting client run for host "${config.hostname}"${isDryRun ? " (dry run: nothing is changed)" : ""}`,
@@ -167,10 +173,10 @@ export async function runClient(options: ClientRunOptions): Promise<number> {
       logger,
       isDryRun,
     });
+    lastRun = await readLastRun(config.state_dir);
     if (!isDryRun) {
       await mkdir(baseDir, { recursive: true, mode: 0o750 });
       await removeLeftovers(baseDir, { logger, isDryRun });
-      const lastRun = await readLastRun(config.state_dir);
       await ensureFreeSpace(baseDir, {
         minFreeMb: config.min_free_space_mb,
         neededBytes: (lastRun?.staged_bytes ?? 0) + (lastRun?.archive_bytes ?? 0),
@@ -205,6 +211,13 @@ export async function runClient(options: ClientRunOptions): Promise<number> {
       );
     }
     if (options.signal.aborted) throw options.signal.reason ?? new Error("interrupted");
+    if (!isDryRun) {
+      dumpBytes = await measureDumps(stagingRoot, outcomes);
+      for (const alert of dumpSizeAlerts(lastRun?.dump_bytes, dumpBytes)) {
+        logger.warn(`Alert: ${alert}`);
+        alerts.push(alert);
+      }
+    }
 
     const archiveTime = new Date();
     manifest = await buildManifest({
@@ -264,6 +277,7 @@ export async function runClient(options: ClientRunOptions): Promise<number> {
       ...(manifest
         ? { staged_bytes: manifest.services.reduce((sum, service) => sum + service.bytes, 0) }
         : {}),
+      ...(dumpBytes ? { dump_bytes: dumpBytes } : {}),
       ...(runError ? { error: errorMessage(runError) } : {}),
     };
     await writeJsonAtomic(join(config.state_dir, "client", "last-run.json"), record).catch((error) =>
@@ -280,8 +294,17 @@ export async function runClient(options: ClientRunOptions): Promise<number> {
       isDryRun ? "Dry run finished: nothing was changed" : `Client run finished: archive "${archive?.name}"`,
     );
 
-  if (status !== "ok") {
-    await mailClientReport({ config, status, outcomes, error: runError, archive, isDryRun, logger });
+  if (status !== "ok" || alerts.length > 0) {
+    await mailClientReport({
+      config,
+      status: status === "ok" ? "warning" : status,
+      outcomes,
+      alerts,
+      error: runError,
+      archive,
+      isDryRun,
+      logger,
+    });
   }
   instanceLock?.release();
   if (runError) return runError instanceof BackupError ? runError.exitCode : ExitCode.failed;
