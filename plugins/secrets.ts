@@ -2,7 +2,7 @@
 // the invoking user) can read, handed to a tool through a private temporary file or the environment,
 // never through argv, and registered so the log replaces them by "***".
 
-import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { assertPrivateFile } from "../mod/config/permissions.ts";
@@ -33,8 +33,9 @@ export async function withPrivateTempDir<T>(
   logger: Logger,
   use: (directory: string) => Promise<T>,
 ): Promise<T> {
-  // mkdtemp creates the directory 0700, so the file written into it is private before it has content
-  const directory = await mkdtemp(join(tmpdir(), "backupctl-secret-"));
+  // mkdtemp creates the directory 0700, so the file written into it is private before it has content;
+  // the pid in the name lets a later run remove what a killed one left (removeStaleSecretDirectories)
+  const directory = await mkdtemp(join(tmpdir(), `${secretDirectoryPrefix}${process.pid}-`));
   try {
     return await use(directory);
   } finally {
@@ -44,6 +45,33 @@ export async function withPrivateTempDir<T>(
       logger.error(`Cannot remove the temporary secret directory "${directory}": ${errorMessage(error)}`);
     }
   }
+}
+
+const secretDirectoryPrefix = "backupctl-secret-";
+
+/** Returns whether a process with this pid exists. */
+function isProcessAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as { code?: string }).code === "EPERM";
+  }
+}
+
+/** Removes secret directories left in the temp dir by runs that were killed (SIGKILL cannot clean up); returns how many. */
+export async function removeStaleSecretDirectories(logger: Logger): Promise<number> {
+  let removed = 0;
+  for (const name of await readdir(tmpdir())) {
+    const match = new RegExp(`^${secretDirectoryPrefix}(\\d+)-`).exec(name);
+    if (!match || isProcessAlive(Number(match[1]))) continue;
+    await rm(join(tmpdir(), name), { recursive: true, force: true });
+    logger.warn(
+      `Removed "${join(tmpdir(), name)}", a secret file directory left by a killed run (pid ${match[1]})`,
+    );
+    removed++;
+  }
+  return removed;
 }
 
 /** Creates a file with mode 0600 that must not exist yet and writes text into it. */

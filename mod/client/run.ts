@@ -4,6 +4,7 @@
 
 import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
+import { removeStaleSecretDirectories } from "../../plugins/secrets.ts";
 import type { ClientConfig } from "../config/client.ts";
 import { loadClientConfig } from "../config/load.ts";
 import { requireValidConfig } from "../config/require.ts";
@@ -166,6 +167,7 @@ export async function runClient(options: ClientRunOptions): Promise<number> {
       uid: await resolveAccountId("passwd", config.backup_user, { logger }),
       gid: await resolveAccountId("group", config.backup_group, { logger }),
     };
+    if (!isDryRun) await removeStaleSecretDirectories(logger);
     await resumeLeftoverQuiesce({
       stateDir: config.state_dir,
       tools: config.tools,

@@ -213,6 +213,7 @@ describe("secrets audit", () => {
         scenarios.push("client run (database down, tool missing)");
 
         // 3. SIGTERM during a slow dump: the .pgpass is private while it exists and gone afterwards
+        const secretDirectoriesBefore = readdirSync(tmpdir());
         const terminated = auditedClient("g43-term", { tools: { pg_dump_cmd: [slowDump] } });
         terminated.writeService("db", "app", { postgresql: databaseTask() });
         const run = startBinary([
@@ -224,8 +225,8 @@ describe("secrets audit", () => {
           "debug",
         ]);
         await waitFor(() => existsSync(dumpMarker), { timeoutMs: 30_000, description: "the dump to start" });
-        const secretDirectories = readdirSync(tmpdir()).filter((name) =>
-          name.startsWith("backupctl-secret-"),
+        const secretDirectories = readdirSync(tmpdir()).filter(
+          (name) => name.startsWith("backupctl-secret-") && !secretDirectoriesBefore.includes(name),
         );
         expect(secretDirectories.length).toBeGreaterThan(0);
         for (const name of secretDirectories) {
