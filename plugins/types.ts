@@ -22,6 +22,11 @@ export interface TaskContext {
   tools: ToolCommands;
   /** Runs a command with this task's logger, abort signal and dry-run gate already applied. */
   run(argv: string[], options?: RunOptions): Promise<RunResult>;
+  /**
+   * For copy hooks: whether the service's quiesce step stopped something that stays stopped while
+   * the hook runs (false: nothing was stopped). Undefined where the caller does not say.
+   */
+  isQuiesced?: boolean;
 }
 
 /** What a task reports for the manifest. */

@@ -1,11 +1,12 @@
 // The client's archive (DESIGN §6.6): `tar | compressor` into `<host>-<UTC ts>.tar.<gz|zst>.partial`,
 // fsync, read back through the decompressor and `tar --list` (which must find ./manifest.json), then
 // rename to the final name and write the `.sha256` sidecar atomically. Only verified archives are
-// ever visible under a name the server accepts.
+// ever visible under a name the server accepts. tar reads the staging dir, plus the sources that
+// `files` tasks left for it to read in place (direct-sources.ts).
 
 import { createHash } from "node:crypto";
 import { createReadStream } from "node:fs";
-import { chmod, chown, open, rename, rm, stat } from "node:fs/promises";
+import { chmod, chown, open, readdir, rename, rm, stat } from "node:fs/promises";
 import { basename, join } from "node:path";
 import type { Tools } from "../config/tools.ts";
 import { syncDirectory, writeFileAtomic } from "../lib/atomic.ts";
@@ -14,6 +15,13 @@ import { which } from "../lib/exec.ts";
 import type { Logger } from "../lib/log.ts";
 import { runPipeline } from "../lib/pipeline.ts";
 import { formatArchiveTimestamp } from "../lib/time.ts";
+import {
+  type DirectSource,
+  directDirectoryName,
+  directTransform,
+  findDirectSources,
+  writeArchiveList,
+} from "./direct-sources.ts";
 
 /** The compression of an archive. */
 export type CompressionAlgorithm = "gzip" | "zstd";
@@ -58,21 +66,30 @@ export function compressorArgv(
   return [...tools.gzip_cmd, `-${level}`, "-c"];
 }
 
-/** Returns the decompressor argv that reads path and writes to stdout. */
+/** Returns the decompressor argv that reads path and writes to stdout; pigz when installed (its inflate needs half of gzip's CPU). */
 export function decompressorArgv(
   algorithm: CompressionAlgorithm,
   tools: ArchiveTools,
   path: string,
+  hasPigz = Boolean(which(tools.pigz_cmd[0] ?? "pigz")),
 ): string[] {
   if (algorithm === "zstd") return [...tools.zstd_cmd, "-d", "-c", "-q", "--", path];
+  if (hasPigz) return [...tools.pigz_cmd, "-d", "-c", "--", path];
   return [...tools.gzip_cmd, "-d", "-c", "--", path];
 }
 
-/** Returns the tar argv that writes the staging dir's contents (./manifest.json, ./<type>/…) to stdout. */
-export function tarCreateArgv(tar: string[], stagingDir: string): string[] {
+/** What tar reads when files tasks left sources to read in place (direct-sources.ts). */
+export interface TarSources {
+  /** Every name to archive, NUL-separated: the staging dir's and the direct sources'. */
+  listPath: string;
+  direct: DirectSource[];
+}
+
+/** Returns the tar argv that writes the staging dir's contents (./manifest.json, ./<type>/…) and the direct sources to stdout. */
+export function tarCreateArgv(tar: string[], stagingDir: string, sources?: TarSources): string[] {
   // gnu format: raw-byte long names (non-UTF-8 safe) and one header per member; numeric ids so the
   // server stores owners as they are on the client, whatever its own user database says
-  return [
+  const common = [
     ...tar,
     "--create",
     "--file=-",
@@ -80,9 +97,29 @@ export function tarCreateArgv(tar: string[], stagingDir: string): string[] {
     "--numeric-owner",
     "--directory",
     stagingDir,
-    "--",
-    ".",
   ];
+  if (!sources) return [...common, "--", "."];
+  return [
+    ...common,
+    // the list names every entry (the walk left out special files), each starting with "./"
+    "--no-recursion",
+    // a file that vanishes between the walk and tar is a warning, as rsync's exit 24 is
+    "--ignore-failed-read",
+    ...sources.direct.map((source) => directTransform(source.type, source.name)),
+    "--null",
+    "--verbatim-files-from",
+    `--files-from=${sources.listPath}`,
+  ];
+}
+
+// tar's "some files differ": with --create, a file changed (or shrank) while it was read
+const tarFilesChanged = 1;
+
+/** Returns what tar reads besides the staging dir, or undefined when no files task left a list. */
+async function collectTarSources(stagingDir: string): Promise<TarSources | undefined> {
+  if (!(await readdir(stagingDir)).includes(directDirectoryName)) return undefined;
+  const direct = await findDirectSources(stagingDir);
+  return { listPath: writeArchiveList(stagingDir, direct), direct };
 }
 
 /** What writeArchive produced. */
@@ -130,16 +167,25 @@ export async function writeArchive(
   const finalPath = join(baseDir, name);
   const partialPath = `${finalPath}.partial`;
   try {
-    logger.info(`Writing archive "${partialPath}"`);
-    await runPipeline(
-      [tarCreateArgv(tools.tar_cmd, stagingDir), compressorArgv(options.compression, tools)],
+    const sources = await collectTarSources(stagingDir);
+    const direct = sources?.direct ?? [];
+    const inPlace = direct.map((source) => `${source.type}/${source.name}`).join(", ");
+    logger.info(`Writing archive "${partialPath}"${inPlace ? ` (reading ${inPlace} in place)` : ""}`);
+    const [tarResult] = await runPipeline(
+      [tarCreateArgv(tools.tar_cmd, stagingDir, sources), compressorArgv(options.compression, tools)],
       {
         stdoutFile: { path: partialPath, mode: 0o600 },
+        okExitCodes: [[0, tarFilesChanged]],
         logger,
         signal: options.signal,
         description: "create the archive",
       },
     );
+    const tarMessages = tarResult?.stderrTail.filter((line) => line.trim() !== "") ?? [];
+    if (tarResult?.exitCode === tarFilesChanged) {
+      logger.warn("Some files changed while they were archived; each is stored as it was read");
+    }
+    for (const line of tarMessages) logger.warn(line);
     await syncFile(partialPath);
 
     // read back: the decompressor checks the stream's own checksum, tar the structure and the manifest

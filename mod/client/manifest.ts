@@ -3,6 +3,7 @@
 
 import { lstat, readdir } from "node:fs/promises";
 import { join } from "node:path";
+import { readDirectCounts } from "./direct-sources.ts";
 import type { ServiceOutcome } from "./service-run.ts";
 
 /** Version of the manifest layout; bumped on incompatible changes. */
@@ -76,10 +77,14 @@ export async function buildManifest(options: {
 }): Promise<Manifest> {
   const services: ManifestService[] = [];
   for (const outcome of options.outcomes) {
-    const measured =
+    const staged =
       outcome.status === "ok"
         ? await measureTree(join(options.stagingRoot, outcome.type, outcome.name))
         : { files: 0, bytes: 0 };
+    // a files task that tar reads in place staged only a list (direct-sources.ts)
+    const inPlace =
+      outcome.status === "ok" ? await readDirectCounts(options.stagingRoot, outcome) : { files: 0, bytes: 0 };
+    const measured = { files: staged.files + inPlace.files, bytes: staged.bytes + inPlace.bytes };
     services.push({
       type: outcome.type,
       name: outcome.name,

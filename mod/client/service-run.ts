@@ -90,7 +90,7 @@ function taskContext(
 async function runStep(
   step: "dump" | "copy",
   plan: ServicePlan,
-  options: ServiceRunOptions,
+  options: ServiceRunOptions & { isQuiesced?: boolean },
   outcomes: Map<string, TaskOutcome>,
 ): Promise<string | undefined> {
   for (const task of plan.tasks) {
@@ -99,7 +99,9 @@ async function runStep(
     const outcome = outcomes.get(task.key) as TaskOutcome;
     const startedAt = performance.now();
     try {
-      const report: TaskReport = await hook(task.config, taskContext(plan, task, options, options.signal));
+      const context = taskContext(plan, task, options, options.signal);
+      if (step === "copy") context.isQuiesced = options.isQuiesced ?? false;
+      const report: TaskReport = await hook(task.config, context);
       outcome.outputs.push(...report.outputs);
       outcome.warnings.push(...report.warnings);
       outcome.status = "ok";
@@ -166,7 +168,9 @@ export async function runService(plan: ServicePlan, options: ServiceRunOptions):
         }
       }
     }
-    if (!failure) failure = await runStep("copy", plan, options, outcomes);
+    // a files task reads its sources in place at archive time unless the service is stopped now
+    if (!failure)
+      failure = await runStep("copy", plan, { ...options, isQuiesced: stopped.length > 0 }, outcomes);
   } catch (error) {
     failure ??= errorMessage(error);
   } finally {

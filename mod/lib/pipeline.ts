@@ -20,6 +20,8 @@ export interface PipelineOptions {
   logger?: Logger;
   description?: string;
   isDryRun?: boolean;
+  /** Exit codes that count as success, per stage by index (default [0] for every stage). */
+  okExitCodes?: number[][];
 }
 
 const tailLines = 20;
@@ -162,7 +164,9 @@ export async function runPipeline(stages: string[][], options: PipelineOptions =
     }));
     // a stage that died of its neighbour's death (a write into a closed pipe) is not the cause: when the
     // compressor hits ENOSPC, tar only sees "Broken pipe" (Bun joins stages with sockets: "Connection reset")
-    const failed = results.filter((result) => result.exitCode !== 0);
+    const failed = results.filter(
+      (result, index) => !(options.okExitCodes?.[index] ?? [0]).includes(result.exitCode ?? -1),
+    );
     const cause = failed.find((result) => !isPipeCasualty(result)) ?? failed[0];
     if (failure || cause) {
       const result = cause ?? (results[0] as RunResult);
