@@ -9,7 +9,7 @@ import type { ClientConfig } from "../config/client.ts";
 import { loadClientConfig } from "../config/load.ts";
 import { requireValidConfig } from "../config/require.ts";
 import { resolveAccountId } from "../lib/accounts.ts";
-import { writeJsonAtomic } from "../lib/atomic.ts";
+import { removeAbandonedTemporaryFiles, writeJsonAtomic } from "../lib/atomic.ts";
 import { BackupError, ExitCode, errorMessage } from "../lib/errors.ts";
 import { InstanceLock } from "../lib/lock.ts";
 import { type Logger, log, setLogLevel } from "../lib/log.ts";
@@ -22,6 +22,7 @@ import { dumpSizeAlerts, measureDumps } from "./dump-sizes.ts";
 import { ensureFreeSpace } from "./free-space.ts";
 import { buildManifest, type Manifest } from "./manifest.ts";
 import { pruneArchives, removeLeftovers, stagingPrefix } from "./prune.ts";
+import { quiesceRecordDir } from "./quiesce-records.ts";
 import { resumeLeftoverQuiesce } from "./recover.ts";
 import { mailClientReport } from "./report.ts";
 import { runService, type ServiceOutcome } from "./service-run.ts";
@@ -179,6 +180,16 @@ export async function runClient(options: ClientRunOptions): Promise<number> {
     if (!isDryRun) {
       await mkdir(baseDir, { recursive: true, mode: 0o750 });
       await removeLeftovers(baseDir, { logger, isDryRun });
+      // a run killed in the middle of an atomic write leaves its temporary file, which nothing else removes
+      for (const directory of [
+        baseDir,
+        join(config.state_dir, "client"),
+        quiesceRecordDir(config.state_dir),
+      ]) {
+        for (const name of await removeAbandonedTemporaryFiles(directory)) {
+          logger.warn(`Removed "${join(directory, name)}", a temporary file left by an interrupted run`);
+        }
+      }
       await ensureFreeSpace(baseDir, {
         minFreeMb: config.min_free_space_mb,
         neededBytes: (lastRun?.staged_bytes ?? 0) + (lastRun?.archive_bytes ?? 0),

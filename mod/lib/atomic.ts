@@ -4,7 +4,7 @@
 
 import { randomBytes } from "node:crypto";
 import { constants } from "node:fs";
-import { type FileHandle, open, rename, unlink } from "node:fs/promises";
+import { type FileHandle, open, readdir, rename, unlink } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import { BackupError, errnoCode, errorMessage } from "./errors.ts";
 
@@ -70,4 +70,40 @@ export async function syncDirectory(directory: string): Promise<void> {
   } finally {
     await handle.close();
   }
+}
+
+// writeFileAtomic's temporary names: "." + target name + "." + pid + "." + 12 hex digits + ".tmp"
+const temporaryNamePattern = /^\..+\.(\d+)\.[0-9a-f]{12}\.tmp$/;
+
+/** Returns whether a process with this pid exists (a zombie or a reused pid counts: when unsure, keep). */
+function isProcessAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return errnoCode(error) !== "ESRCH";
+  }
+}
+
+/**
+ * Removes the temporary files writeFileAtomic left in directory when its process was killed between
+ * creating and renaming them (nothing else ever would), and returns their names. Files of a live
+ * writer are kept; a missing directory holds none.
+ */
+export async function removeAbandonedTemporaryFiles(directory: string): Promise<string[]> {
+  let names: string[];
+  try {
+    names = await readdir(directory);
+  } catch (error) {
+    if (errnoCode(error) === "ENOENT") return [];
+    throw error;
+  }
+  const removed: string[] = [];
+  for (const name of names) {
+    const pid = Number(temporaryNamePattern.exec(name)?.[1]);
+    if (!pid || pid === process.pid || isProcessAlive(pid)) continue;
+    await unlink(join(directory, name)).catch(() => undefined);
+    removed.push(name);
+  }
+  return removed;
 }

@@ -7,6 +7,7 @@ import { join } from "node:path";
 import { loadServerConfig } from "../config/load.ts";
 import { requireValidConfig } from "../config/require.ts";
 import type { ServerConfig } from "../config/server.ts";
+import { removeAbandonedTemporaryFiles } from "../lib/atomic.ts";
 import { BackupError, ExitCode, errorMessage } from "../lib/errors.ts";
 import { InstanceLock } from "../lib/lock.ts";
 import { type Logger, log, setLogLevel } from "../lib/log.ts";
@@ -84,6 +85,11 @@ export async function runServerPull(options: ServerPullOptions): Promise<number>
         code: "locked",
         hint: "this run was skipped; nothing was changed",
       });
+    }
+    // a pull killed in the middle of an atomic write leaves its temporary file, which nothing else removes
+    const hostStates = join(config.global.state_dir, "server", "hosts");
+    for (const name of await removeAbandonedTemporaryFiles(hostStates)) {
+      logger.warn(`Removed "${join(hostStates, name)}", a temporary file left by an interrupted pull`);
     }
   }
   try {
