@@ -133,6 +133,7 @@ interface KillObservation {
   lockLeft: boolean;
   recordsLeft: number;
   leftovers: string[];
+  temporaryFilesLeft: string[];
   secretDirsLeft: number;
   replacedStaleLock: boolean;
 }
@@ -170,6 +171,7 @@ async function killSweep(points: number): Promise<KillObservation[]> {
       lockLeft: existsSync(join(client.baseDir, ".backup_archive_in_progress.lock")),
       recordsLeft: client.stopRecords().length,
       leftovers: client.leftovers(),
+      temporaryFilesLeft: client.abandonedTemporaryFiles(),
       secretDirsLeft: secretTempDirs().length - secretDirsBefore,
       replacedStaleLock: recovery.stderr.includes("Replacing a stale archive lock"),
     });
@@ -193,6 +195,7 @@ interface TermObservation {
   lockLeft: boolean;
   recordsLeft: number;
   leftovers: string[];
+  temporaryFilesLeft: string[];
   partialFinal: string[];
   finalWithoutSidecar: string[];
   secretDirsLeft: number;
@@ -239,6 +242,7 @@ async function termSweep(points: number): Promise<TermObservation[]> {
       lockLeft: existsSync(join(client.baseDir, ".backup_archive_in_progress.lock")),
       recordsLeft: client.stopRecords().length,
       leftovers: client.leftovers(),
+      temporaryFilesLeft: client.abandonedTemporaryFiles(),
       partialFinal: checks
         .filter((check) => !check.isReadable || (check.hasSidecar && !check.isSidecarValid))
         .map((check) => check.name),
@@ -267,14 +271,32 @@ function judgeKillSweep(observations: KillObservation[]): void {
   const stopped = sum((observation) => (observation.stoppedAfterRecovery.length > 0 ? 1 : 0));
   const locks = sum((observation) => (observation.lockLeft || observation.recordsLeft > 0 ? 1 : 0));
   const failedRecoveries = sum((observation) => (observation.recoveryExit !== 0 ? 1 : 0));
-  const leftovers = sum((observation) => observation.leftovers.length);
+  const leftovers = sum(
+    (observation) => observation.leftovers.length + observation.temporaryFilesLeft.length,
+  );
   results.figure("kill-sweep.seed", seed);
   results.figure("kill-sweep.points", observations.length, phaseCounts(observations));
   results.figure("kill-sweep.partial-final-archives", partial);
   results.figure("kill-sweep.stacks-left-stopped-after-next-run", stopped);
-  results.figure("kill-sweep.locks-left-after-next-run", locks);
+  results.figure(
+    "kill-sweep.locks-left-after-next-run",
+    locks,
+    observations
+      .filter((observation) => observation.lockLeft || observation.recordsLeft > 0)
+      .map(
+        (observation) =>
+          `at ${observation.atMs} ms: ${observation.lockLeft ? "archive lock" : ""} ${observation.recordsLeft} records`,
+      )
+      .join("; "),
+  );
   results.figure("kill-sweep.next-runs-failed", failedRecoveries);
-  results.figure("kill-sweep.leftovers-after-next-run", leftovers);
+  results.figure(
+    "kill-sweep.leftovers-after-next-run",
+    leftovers,
+    observations
+      .flatMap((observation) => [...observation.leftovers, ...observation.temporaryFilesLeft])
+      .join(", "),
+  );
   results.figure(
     "kill-sweep.final-archives-without-sidecar",
     sum((observation) => observation.finalWithoutSidecar.length),
@@ -302,7 +324,11 @@ function judgeTermSweep(observations: TermObservation[]): void {
   const stoppedAtExit = observations.filter((observation) => observation.stoppedAtExit.length > 0).length;
   const badExit = observations.filter((observation) => ![0, 143].includes(observation.exitCode)).length;
   const leftBehind = observations.filter(
-    (observation) => observation.lockLeft || observation.recordsLeft > 0 || observation.leftovers.length > 0,
+    (observation) =>
+      observation.lockLeft ||
+      observation.recordsLeft > 0 ||
+      observation.leftovers.length > 0 ||
+      observation.temporaryFilesLeft.length > 0,
   ).length;
   const partial = observations.reduce((total, observation) => total + observation.partialFinal.length, 0);
   const toRunning = observations
@@ -340,6 +366,27 @@ function judgeTermSweep(observations: TermObservation[]): void {
 }
 
 describe("kill-point sweep of client run", () => {
+  results.caseTest(
+    25,
+    "temporary files of atomic writes that a killed run left (stop record, last-run record, sidecar) are removed by the next run",
+    async () => {
+      const deadPid = 999_999;
+      const planted = [
+        join(client.stateDir, "client", "quiesced", `.app--shop--docker.json.${deadPid}.0123456789ab.tmp`),
+        join(client.stateDir, "client", `.last-run.json.${deadPid}.0123456789ab.tmp`),
+        join(client.baseDir, `.web01-20260101_000000.tar.gz.sha256.${deadPid}.0123456789ab.tmp`),
+      ];
+      mkdirSync(join(client.stateDir, "client", "quiesced"), { recursive: true });
+      for (const path of planted) writeFileSync(path, "{");
+      await Bun.sleep(1000);
+      const run = await runToEnd();
+      expect(run.exitCode).toBe(0);
+      expect(planted.filter((path) => existsSync(path))).toEqual([]);
+      expect(run.stderr).toContain("a temporary file left by an interrupted run");
+      expect(client.abandonedTemporaryFiles()).toEqual([]);
+    },
+  );
+
   results.caseTest(
     25,
     "SIGKILL at 3 seeded moments: no partial final-named archive, and the next run starts the stack again and leaves no lock",

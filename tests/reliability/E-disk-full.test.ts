@@ -161,12 +161,16 @@ describe("disk full and syscall faults", () => {
         expect(disk.usage()).toEqual(baseline);
         enospcOutcomes.push(`client ${scenario.label}: exit ${exitCode}, clean, stack running`);
       }
-      // and the check before the archive refuses what cannot fit, before writing anything
+      // more than the disk holds: refused by the free-space check before the archive (when the staged
+      // copy is counted), or by ENOSPC while writing it (when files are archived in place) — cleanly either way
       runSyncRemove(join(client.configDir, "disk"));
-      client.writeService("disk", "precheck", { files: { paths: [dataOf("precheck", 9_000_000)] } });
+      client.writeService("disk", "toolarge", { files: { paths: [dataOf("toolarge", 20_000_000)] } });
       client.writeConfig({ tools: { docker_cmd: docker.composeCommand } });
-      const prechecked = await runClient(client);
-      expect(prechecked.stderr).toContain("Not enough free space");
+      const tooLarge = await runClient(client);
+      expect(tooLarge.exitCode).not.toBe(0);
+      expect(tooLarge.stderr).toMatch(/Not enough free space|No space left on device/);
+      expect(client.leftovers()).toEqual([]);
+      expect(client.archives()).toEqual([old]);
       expect(disk.usage()).toEqual(baseline);
       results.figure(
         "disk-full.client-bytes-leaked",

@@ -82,8 +82,10 @@ async function measuredRun(
 /** Runs count cycles and returns their samples. */
 async function soak(count: number): Promise<Sample[]> {
   const samples: Sample[] = [];
-  // other processes on this machine may keep their own backupctl-* temp dirs: count only new ones
-  const tempDirsBefore = new Set(readdirSync(tmpdir()).filter((name) => name.startsWith("backupctl-")));
+  // the product's temp dirs (secret files of dumps); other runs on this machine may keep their own: count new ones
+  const tempDirsBefore = new Set(
+    readdirSync(tmpdir()).filter((name) => name.startsWith("backupctl-secret-")),
+  );
   for (let cycle = 0; cycle < count; cycle++) {
     // a new archive name needs a new second
     const second = Math.floor(Date.now() / 1000);
@@ -100,7 +102,7 @@ async function soak(count: number): Promise<Sample[]> {
       clientPeakDescriptors: clientRun.peakDescriptors,
       pullPeakDescriptors: pull.peakDescriptors,
       backupctlTempDirs: readdirSync(tmpdir()).filter(
-        (name) => name.startsWith("backupctl-") && !tempDirsBefore.has(name),
+        (name) => name.startsWith("backupctl-secret-") && !tempDirsBefore.has(name),
       ).length,
       serverTempBytes: diskBytes(server.tempBase),
       serverTempEntries: readdirSync(server.tempBase).flatMap((entry) =>

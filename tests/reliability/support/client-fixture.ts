@@ -21,6 +21,8 @@ export interface ClientFixture {
   leftovers(): string[];
   /** Stop records in the state dir (stacks an earlier run stopped and did not start again). */
   stopRecords(): string[];
+  /** Temporary files of atomic writes left in the base dir and the state dirs. */
+  abandonedTemporaryFiles(): string[];
 }
 
 /** Creates the dirs of a client under root and writes its config. */
@@ -71,8 +73,16 @@ export function createClientFixture(
         : [],
     stopRecords: () => {
       const directory = join(stateDir, "client", "quiesced");
-      return existsSync(directory) ? readdirSync(directory) : [];
+      return existsSync(directory) ? readdirSync(directory).filter((name) => name.endsWith(".json")) : [];
     },
+    abandonedTemporaryFiles: () =>
+      [baseDir, join(stateDir, "client"), join(stateDir, "client", "quiesced")].flatMap((directory) =>
+        existsSync(directory)
+          ? readdirSync(directory)
+              .filter((name) => /^\..+\.\d+\.[0-9a-f]{12}\.tmp$/.test(name))
+              .map((name) => join(directory, name))
+          : [],
+      ),
   };
   fixture.writeConfig();
   return fixture;
