@@ -16,22 +16,28 @@ import {
 import { join } from "node:path";
 import { runBinary } from "../e2e/binary.ts";
 import { runSync } from "../e2e/fixtures.ts";
-import { makeTempDir, removeTempDir } from "../harness/index.ts";
+import { type DockerHandle, makeTempDir, removeTempDir, startDocker } from "../harness/index.ts";
 import { createClientFixture } from "./support/client-fixture.ts";
 import { shellQuote, writeExecutable } from "./support/fakebin.ts";
 import { openResults } from "./support/results.ts";
+import { type ComposeStackFixture, startComposeStack } from "./support/stack.ts";
 
 const results = openResults("C-source-tree");
 
 let root: string;
+let docker: DockerHandle;
+let stack: ComposeStackFixture;
 
 beforeAll(async () => {
   root = await makeTempDir("bkpctl-rel-C26-");
-});
+  docker = await startDocker();
+  stack = await startComposeStack(docker, root, { project: "hazards", services: ["app"] });
+}, 120_000);
 
 afterAll(async () => {
+  await docker?.stop();
   if (root) await removeTempDir(root);
-});
+}, 60_000);
 
 /** `tar -tvzf` of an archive: "type+mode size path [-> target]" lines for entries under prefix. */
 function listing(archive: string, prefix: string): string[] {
@@ -48,66 +54,102 @@ function listing(archive: string, prefix: string): string[] {
 }
 
 describe("source trees, excludes and prune", () => {
-  results.caseTest(
-    26,
-    "a FIFO, a socket and a device node are skipped with a warning (the FIFO never opened), a symlink to /etc/shadow is stored as a link, a mode-000 file is stored, a vanished file is a warning, a 64 MiB sparse file is stored in full",
-    async () => {
-      const source = join(root, "hazards");
-      mkdirSync(source);
-      writeFileSync(join(source, "normal.txt"), "normal\n");
-      runSync(["mkfifo", join(source, "pipe")]);
-      runSync([
-        "python3",
-        "-c",
-        `import socket; socket.socket(socket.AF_UNIX).bind(${JSON.stringify(join(source, "socket"))})`,
-      ]);
-      runSync(["mknod", join(source, "null-device"), "c", "1", "3"]);
-      symlinkSync("/etc/shadow", join(source, "shadow-link"));
-      writeFileSync(join(source, "unreadable.txt"), "secret\n");
-      chmodSync(join(source, "unreadable.txt"), 0o000);
-      writeFileSync(join(source, "vanish.txt"), "here at listing time\n");
-      writeFileSync(join(source, "sparse.img"), "");
-      truncateSync(join(source, "sparse.img"), 64 * 1024 * 1024);
-      // rsync whose open of vanish.txt fails with ENOENT, as if it was deleted after the file list was built
-      const rsync = writeExecutable(
-        join(root, "bin"),
-        "rsync-vanish",
-        `cd ${shellQuote(source)} && exec strace -f -qq -o /dev/null -P vanish.txt -e trace=openat -e inject=openat:error=ENOENT rsync "$@"\n`,
-      );
-      const client = createClientFixture(root, {
-        hostname: "c26",
-        config: { tools: { rsync_cmd: [rsync] } },
-      });
-      client.writeService("files", "hazards", { files: { paths: [source] } });
-      const startedAt = performance.now();
-      const result = await runBinary(["client", "run", "--config-dir", client.configDir]);
-      const elapsedMs = performance.now() - startedAt;
-      expect(result.exitCode).toBe(0);
-      expect(elapsedMs).toBeLessThan(60_000);
-      expect(result.stderr).toMatch(/skipping non-regular file "?.*pipe/);
-      expect(result.stderr).toMatch(/vanished/);
-      const [archive] = client.archives();
-      const entries = listing(join(client.baseDir, archive as string), source);
-      const entryFor = (name: string) => entries.find((line) => line.includes(`${source.slice(1)}/${name}`));
-      expect(entryFor("pipe")).toBeUndefined();
-      expect(entryFor("socket")).toBeUndefined();
-      expect(entryFor("null-device")).toBeUndefined();
-      expect(entryFor("shadow-link")).toMatch(/^l.* -> \/etc\/shadow$/);
-      expect(entryFor("unreadable.txt")).toMatch(/^-{10} 7 /);
-      expect(entryFor("vanish.txt")).toBeUndefined();
-      expect(entryFor("sparse.img")).toMatch(/^-\S+ 67108864 /);
-      const manifest = JSON.parse(
-        runSync(["tar", "-xOzf", join(client.baseDir, archive as string), "./manifest.json"]),
-      );
-      const warnings: string[] = manifest.services[0].tasks[0].warnings;
-      expect(warnings.join("\n")).toMatch(/vanished/);
-      results.figure(
-        "source-tree.policy",
-        "special files skipped with a warning; symlinks kept as links; unreadable files read as root; vanished files a warning; sparse files stored in full",
-        `run took ${Math.round(elapsedMs)} ms with a 64 MiB sparse file`,
-      );
-    },
-  );
+  /** Builds the hazardous source tree under root/name. */
+  function hazardTree(name: string): string {
+    const source = join(root, name);
+    mkdirSync(source);
+    writeFileSync(join(source, "normal.txt"), "normal\n");
+    runSync(["mkfifo", join(source, "pipe")]);
+    runSync([
+      "python3",
+      "-c",
+      `import socket; socket.socket(socket.AF_UNIX).bind(${JSON.stringify(join(source, "socket"))})`,
+    ]);
+    runSync(["mknod", join(source, "null-device"), "c", "1", "3"]);
+    symlinkSync("/etc/shadow", join(source, "shadow-link"));
+    writeFileSync(join(source, "unreadable.txt"), "secret\n");
+    chmodSync(join(source, "unreadable.txt"), 0o000);
+    writeFileSync(join(source, "vanish.txt"), "here at listing time\n");
+    writeFileSync(join(source, "sparse.img"), "");
+    truncateSync(join(source, "sparse.img"), 64 * 1024 * 1024);
+    return source;
+  }
+
+  /** Wraps a tool so that its open of vanish.txt fails with ENOENT, as if the file was deleted after it was listed. */
+  function vanishingTool(tool: string, source: string): string {
+    return writeExecutable(
+      join(root, "bin"),
+      `${tool}-vanish-${source.split("/").pop()}`,
+      `cd ${shellQuote(source)} && exec strace -f -qq -o /dev/null -P vanish.txt -e trace=openat,open -e inject=openat:error=ENOENT ${tool} "$@"\n`,
+    );
+  }
+
+  // a files task is read in place by tar when nothing in its service is stopped, and copied with rsync
+  // first when a docker task stops a stack: both paths must follow the same policy
+  for (const mode of ["read in place by tar", "copied by rsync while a stack is stopped"] as const) {
+    results.caseTest(
+      26,
+      `${mode}: a FIFO, a socket and a device node are skipped with a warning (the FIFO never opened), a symlink to /etc/shadow is stored as a link, a mode-000 file is stored, a vanished file is a warning, a 64 MiB sparse file is stored in full`,
+      async () => {
+        const isCopied = mode.startsWith("copied");
+        const hostname = isCopied ? "c26-copied" : "c26-in-place";
+        const source = hazardTree(`hazards-${hostname}`);
+        // in place, the file list is made during the service's copy step and tar reads later: deleting the
+        // file just before tar starts is exactly "vanished after it was listed"
+        const tools = isCopied
+          ? { rsync_cmd: [vanishingTool("rsync", source)], docker_cmd: docker.composeCommand }
+          : {
+              tar_cmd: [
+                writeExecutable(
+                  join(root, "bin"),
+                  "tar-after-delete",
+                  `rm -f ${shellQuote(join(source, "vanish.txt"))}\nexec tar "$@"\n`,
+                ),
+              ],
+            };
+        const client = createClientFixture(root, { hostname, config: { tools } });
+        client.writeService("files", "hazards", {
+          files: { paths: [source] },
+          ...(isCopied ? { docker: stack.task() } : {}),
+        });
+        const startedAt = performance.now();
+        const result = await runBinary(["client", "run", "--config-dir", client.configDir], {
+          env: { ...process.env, ...docker.env, JOURNAL_STREAM: "" } as Record<string, string>,
+        });
+        const elapsedMs = performance.now() - startedAt;
+        expect(result.exitCode).toBe(0);
+        expect(elapsedMs).toBeLessThan(60_000);
+        expect(result.stderr).toMatch(/skipping non-regular file "?.*pipe/);
+        // rsync says "vanished"; tar reading in place warns "Cannot stat: No such file or directory"
+        expect(result.stderr).toMatch(/WARN .*(vanished|Cannot stat: No such file or directory)/);
+        expect(result.stderr.includes("reading files/hazards in place")).toBe(!isCopied);
+        const [archive] = client.archives();
+        const entries = listing(join(client.baseDir, archive as string), source);
+        const entryFor = (name: string) =>
+          entries.find((line) => line.includes(`${source.slice(1)}/${name}`));
+        expect(entryFor("pipe")).toBeUndefined();
+        expect(entryFor("socket")).toBeUndefined();
+        expect(entryFor("null-device")).toBeUndefined();
+        expect(entryFor("shadow-link")).toMatch(/^l.* -> \/etc\/shadow$/);
+        expect(entryFor("unreadable.txt")).toMatch(/^-{10} 7 /);
+        expect(entryFor("vanish.txt")).toBeUndefined();
+        expect(entryFor("sparse.img")).toMatch(/^-\S+ 67108864 /);
+        const manifest = JSON.parse(
+          runSync(["tar", "-xOzf", join(client.baseDir, archive as string), "./manifest.json"]),
+        );
+        const warnings: string[] = manifest.services[0].tasks.flatMap(
+          (task: { warnings: string[] }) => task.warnings,
+        );
+        // the copy step records its warnings in the manifest; tar reading in place warns after it is written
+        if (isCopied) expect(warnings.join("\n")).toMatch(/vanished/);
+        results.figure(
+          `source-tree.policy-${isCopied ? "copied" : "in-place"}`,
+          "special files skipped with a warning; symlinks kept as links; unreadable files read as root; vanished files a warning; sparse files stored in full",
+          `${mode}: run took ${Math.round(elapsedMs)} ms with a 64 MiB sparse file`,
+        );
+      },
+    );
+  }
 
   results.caseTest(
     27,
