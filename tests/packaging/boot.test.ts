@@ -172,7 +172,7 @@ describe("booted Debian 12 root with the packages", () => {
     expectResult("enabled.archives", "");
   });
 
-  test("local-backup.service writes the archive into the real /var/tmp/backups, /home included", () => {
+  test("local-backup.service writes the archive into the real /var/tmp/backups, from /home and a socket in /run too", () => {
     expectResult("client.result", "success", "client");
     expectResult("client.archives", "1", "client");
     expectResult("client.archive-mode", "640 backup:backup", "client");
@@ -180,7 +180,7 @@ describe("booted Debian 12 root with the packages", () => {
     expectResult("client.base-mode", "770 root:backup");
     expectResult(
       "client.members",
-      "./files/data/data/home/alice/notes.txt ./files/data/data/srv/data/file.txt ./sqlite/app/databases/app.db ",
+      "./command/socket/commands/systemd-version ./files/data/data/home/alice/notes.txt ./files/data/data/srv/data/file.txt ./sqlite/app/databases/app.db ",
       "client",
     );
   });

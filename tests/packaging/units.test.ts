@@ -89,6 +89,7 @@ describe("services", () => {
       expect(settings.ReadWritePaths?.join(" ").split(" ")).toContain("-/srv/restic");
       expect(settings.BindPaths).toBeUndefined();
       expect(settings.PrivateDevices).toEqual(["yes"]);
+      expect(settings.SystemCallFilter).toEqual(["@system-service"]);
       expect(settings.CapabilityBoundingSet?.[0]?.split(" ")).not.toContain("CAP_SYS_ADMIN");
     });
   }
