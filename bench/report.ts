@@ -13,6 +13,7 @@ export const stepRows: Record<string, string> = {
   "a.server.fetch": "original server: scp over loopback sshd",
   "a.server.unpack": "original server: tar xzf",
   "a.server.ingest": "original server: restic backup --ignore-inode, fresh repository",
+  "a.server.cleanup": "original server: rm -rf of the unpacked tree (done by its next pull)",
   "a.server": "original server total",
   "b.pigz.copy": "standard tools: rsync -a into staging",
   "b.pigz.dump": "standard tools: pg_dump (plain) into staging",
@@ -24,12 +25,17 @@ export const stepRows: Record<string, string> = {
   "b.zstd": "standard tools total, .tar.zst",
   "c.gzip.client": "backupctl client run, default (gzip)",
   "c.gzip.pull": "backupctl server pull, fresh repository",
+  "c.gzip.pull.fetch": "… of which download + unpack (overlapped; from its state file)",
+  "c.gzip.pull.ingest": "… of which restic backup (from its state file)",
   "c.zstd.client": "backupctl client run, compression: zstd",
   "c.zstd.pull": "backupctl server pull of the zstd archive, fresh repository",
+  "c.zstd.pull.fetch": "… of which download + unpack (overlapped)",
+  "c.zstd.pull.ingest": "… of which restic backup",
   "d.a.client": "original client after 1% of the files changed",
   "d.a.server": "original server after 1% changed (restic with parent)",
   "d.c.client": "backupctl client run after 1% changed",
   "d.c.pull": "backupctl server pull after 1% changed (restic with parent)",
+  "d.c.pull.ingest": "… of which restic backup with parent",
   "downtime.rsync": "rsync -a of the stack's bind-mounted data",
   "downtime.client": "backupctl client run of the compose stack",
   "downtime.stack": "stack downtime: container kill to start (docker events)",
@@ -244,9 +250,10 @@ export function formatStepTable(rows: Record<string, Row>): string {
       row.median.ownPeakRssKiB !== undefined
         ? ` (backupctl ${(row.median.ownPeakRssKiB / mebibyte).toFixed(0)})`
         : "";
-    const isDowntime = name === "downtime.stack";
+    // downtime and the pull's own phases have a wall time only
+    const isWallOnly = row.median.cpuMs === 0 && row.median.peakRssKiB === 0;
     lines.push(
-      `| ${name} | ${row.description.replaceAll("|", "\\|")} | ${seconds(row.median.wallMs)} | ${isDowntime ? "–" : seconds(row.median.cpuMs)} | ${isDowntime ? "–" : (row.median.peakRssKiB / mebibyte).toFixed(0)}${own} | ${row.runs.length} |`,
+      `| ${name} | ${row.description.replaceAll("|", "\\|")} | ${seconds(row.median.wallMs)} | ${isWallOnly ? "–" : seconds(row.median.cpuMs)} | ${isWallOnly ? "–" : (row.median.peakRssKiB / mebibyte).toFixed(0)}${own} | ${row.runs.length} |`,
     );
   }
   return lines.join("\n");

@@ -4,7 +4,7 @@
 // (c) backupctl — `client run` + `server pull`, gzip (default) and zstd;
 // (d) the nightly re-run after 1% of the files changed, for (a) and (c).
 
-import { mkdirSync, readdirSync, rmSync } from "node:fs";
+import { mkdirSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import {
   type Algorithm,
@@ -182,7 +182,14 @@ export async function runOriginalServer(
     { label: `${rowPrefix}.ingest` },
   );
   record(`${rowPrefix}.ingest`, ingest);
-  record(rowPrefix, sumSteps([fetch, unpack, ingest]));
+  // backup_server.sh empties the unpack dir at the start of the next pull (its own cleanup is dead
+  // code, inventory §2): the same work server pull does at the end of each pull, so it counts here too
+  settle();
+  const cleanup = await measure(["rm", "-rf", "--one-file-system", "--", dataDir, localArchive], {
+    label: `${rowPrefix}.cleanup`,
+  });
+  record(`${rowPrefix}.cleanup`, cleanup);
+  record(rowPrefix, sumSteps([fetch, unpack, ingest, cleanup]));
   rmSync(paths.serverDir, { recursive: true, force: true });
   rmSync(paths.archive, { force: true });
 }
@@ -269,4 +276,17 @@ export async function runBackupctl(
   if (hostArchives(environment, algorithm).length !== 0) {
     throw new Error(`${rowPrefix}.pull: the archive is still there; the pull did not store it`);
   }
+  // the pull's own split, from its state file: download + unpack (overlapped), and restic
+  const state = JSON.parse(
+    readFileSync(join(environment.serverDir, "state", "server", "hosts", `${hosts[algorithm]}.json`), "utf8"),
+  ) as { last_attempt?: { fetch_ms?: number; ingest_ms?: number } };
+  const phase = (wallMs: number | undefined): Measurement => ({
+    wallMs: wallMs ?? 0,
+    cpuMs: 0,
+    userMs: 0,
+    systemMs: 0,
+    peakRssKiB: 0,
+  });
+  record(`${rowPrefix}.pull.fetch`, phase(state.last_attempt?.fetch_ms));
+  record(`${rowPrefix}.pull.ingest`, phase(state.last_attempt?.ingest_ms));
 }
