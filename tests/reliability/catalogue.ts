@@ -634,6 +634,18 @@ export const defectsFound: { cases: string; defect: string; fix: string }[] = [
     fix: "900cf81 (mod/server/host-pull.ts)",
   },
   {
+    cases: "#21",
+    defect:
+      "A dump that exits 0 from a database emptied since the last run raised no alert (the catalogue's size-drop check was missing; the case failed in the suite).",
+    fix: "3912ad1 (by the client's maintainer: alert in log and mail when a dump shrank below half its last size)",
+  },
+  {
+    cases: "#25",
+    defect:
+      "A SIGKILL between creating and renaming an atomic write's temporary file left it for ever (stop records, state files, sidecars); the kill-point sweep found one counted as a lock after the next run.",
+    fix: "1f4ce4c (mod/lib/atomic.ts removeAbandonedTemporaryFiles, called by client run and server pull)",
+  },
+  {
     cases: "#33",
     defect:
       "A full disk while writing the archive was reported as tar's \"Cannot write: Connection reset by peer\"; the compressor's ENOSPC was never mentioned.",
