@@ -155,7 +155,6 @@ describe("run", () => {
   test("an environment value set to undefined is removed", async () => {
     process.env.BACKUPCTL_TEST_REMOVED = "present";
     try {
-      // biome-ignore lint/suspicious/noTemplateCurlyInString: a shell expansion, not a template
       const result = await run(["sh", "-c", 'printf "%s" "${BACKUPCTL_TEST_REMOVED-unset}"'], {
         env: { BACKUPCTL_TEST_REMOVED: undefined },
         stdout: "capture",
