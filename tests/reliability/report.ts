@@ -1,6 +1,6 @@
 // Renders docs/reliability.md from the suite's results (tests/reliability/results/*.jsonl) and the
 // catalogue's data (catalogue.ts). Run through scripts/reliability-report after the suite.
-// Usage: bun tests/reliability/report.ts [--output docs/reliability.md] [--check]
+// Usage: bun tests/reliability/report.ts [--results DIR] [--output docs/reliability.md]
 
 import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -224,7 +224,9 @@ if (import.meta.main) {
       : (args[outputIndex + 1] as string);
   const commit =
     Bun.spawnSync(["git", "rev-parse", "--short=12", "HEAD"]).stdout.toString().trim() || "unknown";
-  const results = readResults(resultsDirectory);
+  const resultsIndex = args.indexOf("--results");
+  const directory = resultsIndex === -1 ? resultsDirectory : (args[resultsIndex + 1] as string);
+  const results = readResults(directory);
   if (results.runs.length === 0) {
     console.error(
       `No results in ${resultsDirectory}: run the suite first (node_modules/.bin/bun test tests/reliability)`,

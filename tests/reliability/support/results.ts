@@ -7,8 +7,9 @@ import { test } from "bun:test";
 import { appendFileSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 
-/** Where the suites write their results. */
-export const resultsDirectory = join(import.meta.dir, "..", "results");
+/** Where the suites write their results (BACKUPCTL_RELIABILITY_RESULTS moves them, e.g. to keep a full run apart). */
+export const resultsDirectory =
+  process.env.BACKUPCTL_RELIABILITY_RESULTS ?? join(import.meta.dir, "..", "results");
 
 /** Whether the slow part runs (scripts/check --full sets BACKUPCTL_FULL=1). */
 export const isFullRun = process.env.BACKUPCTL_FULL === "1";
