@@ -84,7 +84,8 @@ export function discoverServices(
         );
         continue;
       }
-      const tools = plugin.requiredTools(task.options, options.tools).map((command: string) => {
+      const commands = [...new Set(plugin.requiredTools(task.options, options.tools))];
+      const tools = commands.map((command: string) => {
         const path = which(command);
         return path ? { command, path } : { command };
       });
