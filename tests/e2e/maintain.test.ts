@@ -341,20 +341,22 @@ describe("maintain", () => {
     });
     const locks = join(web.repository, "locks");
     const deadline = Date.now() + 20_000;
-    while (readdirSync(locks).length === 0) {
+    // the local backend writes <id>-tmp-<random> first and renames it: wait for the lock itself
+    const lockFiles = () => readdirSync(locks).filter((name) => /^[0-9a-f]{64}$/.test(name));
+    while (lockFiles().length === 0) {
       if (Date.now() > deadline) throw new Error("restic backup never took its lock");
       await Bun.sleep(50);
     }
     backup.kill("SIGKILL");
     await backup.exited;
-    expect(readdirSync(locks)).toHaveLength(1);
+    expect(lockFiles()).toHaveLength(1);
     // whether restic 0.14 itself lets an exclusive command past this lock depends on whether it can
     // still see the dead process; only `restic unlock` ever removes it, and that is what is checked
 
     const result = await maintain(fleet);
     expect(result.stderr).not.toContain("ERROR");
     expect(result.exitCode).toBe(0);
-    expect(readdirSync(locks)).toEqual([]);
+    expect(lockFiles()).toEqual([]);
     expect(await snapshotCount(fleet, "web01")).toBe(1);
     const unlock = callsOf(fleet, "web01", "unlock");
     expect(unlock).toHaveLength(1);
