@@ -242,6 +242,8 @@ export async function runBench(options: BenchOptions): Promise<Record<string, un
     dataDir,
     binary: options.binary,
     databaseBytes: options.hasPostgres ? Math.round(options.sizeBytes * options.databaseShare) : 0,
+    // what the largest step writes: the pull unpacks the data and restic stores it again
+    warmBytes: 2 * options.sizeBytes,
   });
   if (options.hasPostgres && !environment.postgres) notes.push("PostgreSQL is not installed: no database");
   let scaledDataset: DatasetSummary | undefined;

@@ -86,7 +86,7 @@ export async function measureDowntime(
     const timeRsync = async () => {
       rmSync(copyTarget, { recursive: true, force: true });
       mkdirSync(copyTarget);
-      settle();
+      settle(environment);
       record(
         "downtime.rsync",
         await measure(["rsync", "-a", environment.dataDir, `${copyTarget}/`], { label: "downtime.rsync" }),
@@ -94,7 +94,7 @@ export async function measureDowntime(
       rmSync(copyTarget, { recursive: true, force: true });
     };
     const timeStack = async () => {
-      settle();
+      settle(environment);
       const since = Date.now() / 1000;
       const client = await measure(
         [environment.binary, "--quiet", "client", "run", "--config-dir", configDir],

@@ -1,8 +1,8 @@
 // The benchmark's world: a loopback sshd standing in for the client's SSH server, an optional
-// PostgreSQL cluster with a seeded database, a restic template repository, and the config
+// PostgreSQL cluster with a seeded database, the restic password, and the config
 // directories for `backupctl client run` and `server pull` — the setup of tests/e2e/server-pull.
 
-import { chownSync, cpSync, existsSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { chownSync, existsSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { stringify } from "yaml";
 import { type PostgresHandle, type SshdHandle, startPostgres, startSshd } from "../tests/harness/index.ts";
@@ -23,8 +23,8 @@ export interface BenchEnvironment {
   serverDir: string;
   knownHostsFile: string;
   resticPasswordFile: string;
-  /** An initialised empty repository; fresh repositories are copies of it. */
-  resticTemplate: string;
+  /** Memory freed just before each measured step (see settle in steps.ts). */
+  warmBytes: number;
   stop(): Promise<void>;
 }
 
@@ -84,6 +84,7 @@ export async function startEnvironment(options: {
   dataDir: string;
   binary: string;
   databaseBytes: number;
+  warmBytes: number;
 }): Promise<BenchEnvironment> {
   const serverDir = join(options.workDir, "server");
   rmSync(serverDir, { recursive: true, force: true });
@@ -114,8 +115,6 @@ export async function startEnvironment(options: {
   );
   const resticPasswordFile = join(serverDir, "restic.pass");
   writeFileSync(resticPasswordFile, "benchmark password\n", { mode: 0o600 });
-  const resticTemplate = join(serverDir, "restic-template");
-  runChecked(["restic", "init", "--repo", resticTemplate, "--password-file", resticPasswordFile]);
 
   return {
     workDir: options.workDir,
@@ -128,17 +127,11 @@ export async function startEnvironment(options: {
     serverDir,
     knownHostsFile,
     resticPasswordFile,
-    resticTemplate,
+    warmBytes: options.warmBytes,
     async stop() {
       await Promise.all([sshd.stop(), postgres?.stop()]);
     },
   };
-}
-
-/** Replaces path with a fresh copy of the template repository (and an empty cache beside it). */
-export function freshRepository(environment: BenchEnvironment, path: string): void {
-  rmSync(path, { recursive: true, force: true });
-  cpSync(environment.resticTemplate, path, { recursive: true });
 }
 
 /** Writes the client config dir of one backupctl host: a files service on the data set, and the database. */

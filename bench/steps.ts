@@ -39,8 +39,21 @@ export function sumSteps(measurements: Measurement[]): Measurement {
   return total;
 }
 
-/** Flushes dirty pages, so one step's writeback does not land in the next step's time. */
-export function settle(): void {
+/**
+ * Prepares the machine the same way before every measured step: flushes dirty pages, so one step's
+ * writeback does not land in the next one's time, and leaves `warmBytes` of recently freed memory.
+ * On a VM with free page reporting (virtio-balloon, as here) memory freed more than ~5-30 s ago has
+ * gone back to the host, and writing into it costs about 1 s of system time per GiB, against 0.17 s
+ * for memory freed just before: without this, a step that follows one which deleted a big tree (the
+ * original's client removes its staging copy) writes several times faster than one that does not.
+ */
+export function settle(environment: Pick<BenchEnvironment, "workDir" | "warmBytes">): void {
+  const scratch = join(environment.workDir, "warm-up");
+  const megabytes = Math.ceil(environment.warmBytes / (1024 * 1024));
+  if (megabytes > 0) {
+    runChecked(["dd", "if=/dev/zero", `of=${scratch}`, "bs=1M", `count=${megabytes}`, "status=none"]);
+    rmSync(scratch, { force: true });
+  }
   runChecked(["sync"]);
 }
 
@@ -74,7 +87,7 @@ async function stageWithStandardTools(
   const dataTarget = join(staging, "files", "bench", "data");
   mkdirSync(dataTarget, { recursive: true, mode: 0o700 });
   const steps: Measurement[] = [];
-  settle();
+  settle(environment);
   const copy = await measure(["rsync", "-a", environment.dataDir, `${dataTarget}/`], {
     label: `${rowPrefix}.copy`,
   });
@@ -111,7 +124,7 @@ export async function runOriginalClient(
   const paths = originalPaths(environment);
   const steps = await stageWithStandardTools(environment, paths.staging, rowPrefix, record);
   rmSync(paths.archive, { force: true });
-  settle();
+  settle(environment);
   const archive = await measure(
     ["tar", "--numeric-owner", "--create", "--gzip", `--file=${paths.archive}`, "-C", paths.staging, "."],
     { label: `${rowPrefix}.archive` },
@@ -136,7 +149,7 @@ export async function runOriginalServer(
   const dataDir = join(paths.serverDir, "data");
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
   const localArchive = join(paths.serverDir, "archive.tar.gz");
-  settle();
+  settle(environment);
   const fetch = await measure(
     [
       "scp",
@@ -157,12 +170,12 @@ export async function runOriginalServer(
     { label: `${rowPrefix}.fetch` },
   );
   record(`${rowPrefix}.fetch`, fetch);
-  settle();
+  settle(environment);
   const unpack = await measure(["tar", "--extract", "--gzip", `--file=${localArchive}`, "-C", dataDir], {
     label: `${rowPrefix}.unpack`,
   });
   record(`${rowPrefix}.unpack`, unpack);
-  settle();
+  settle(environment);
   const ingest = await measure(
     [
       "restic",
@@ -184,7 +197,7 @@ export async function runOriginalServer(
   record(`${rowPrefix}.ingest`, ingest);
   // backup_server.sh empties the unpack dir at the start of the next pull (its own cleanup is dead
   // code, inventory §2): the same work server pull does at the end of each pull, so it counts here too
-  settle();
+  settle(environment);
   const cleanup = await measure(["rm", "-rf", "--one-file-system", "--", dataDir, localArchive], {
     label: `${rowPrefix}.cleanup`,
   });
@@ -205,7 +218,7 @@ export async function runStandardTools(
   const archive = join(environment.sshd.root, `standard.${algorithm === "zstd" ? "tar.zst" : "tar.gz"}`);
   const steps = await stageWithStandardTools(environment, staging, rowPrefix, record);
   const compressor = algorithm === "zstd" ? "zstd -3 -T0 -q -c" : "pigz -6 -c";
-  settle();
+  settle(environment);
   const archiveStep = await measure(
     [
       "bash",
@@ -246,7 +259,7 @@ export async function runBackupctl(
   const repository = join(environment.serverDir, "repositories", hosts[algorithm]);
   if (options.isFreshRepository) initRepository(environment, repository);
   const env = { JOURNAL_STREAM: undefined };
-  settle();
+  settle(environment);
   const client = await measure(
     [environment.binary, "--quiet", "client", "run", "--config-dir", clientConfigDir],
     {
@@ -258,7 +271,7 @@ export async function runBackupctl(
   if (hostArchives(environment, algorithm).length !== 1) {
     throw new Error(`${rowPrefix}.client: expected one archive of ${hosts[algorithm]} in the sshd root`);
   }
-  settle();
+  settle(environment);
   const pull = await measure(
     [
       environment.binary,
