@@ -4,12 +4,14 @@
 //
 //   bun bench/bench.ts [--size 1G] [--runs 3] [--seed 1] [--scale 3] [--only a,b,c,d,downtime,scale]
 //                      [--no-postgres] [--work-dir bench/work] [--output bench/results.json]
+//                      [--filesystem scratch|host]
 
 import { existsSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { changeOnePercent, type DatasetSummary, generateDataset } from "./dataset.ts";
 import { measureDowntime } from "./downtime.ts";
 import { type BenchEnvironment, startEnvironment, writeClientConfig } from "./environment.ts";
+import { type BenchFilesystem, mountScratchFilesystem, useHostFilesystem } from "./filesystem.ts";
 import type { Measurement } from "./measure.ts";
 import {
   buildRatios,
@@ -46,6 +48,8 @@ export interface BenchOptions {
   /** Share of the size that goes into the PostgreSQL database. */
   databaseShare: number;
   workDir: string;
+  /** "scratch": a fresh journaled ext4 loop-mounted in the work dir (filesystem.ts); "host": the work dir as it is. */
+  filesystem: "scratch" | "host";
   output: string;
   binary: string;
 }
@@ -69,6 +73,7 @@ export function parseOptions(argv: string[]): BenchOptions {
     hasPostgres: true,
     databaseShare: 0.05,
     workDir: join(repositoryRoot, "bench", "work"),
+    filesystem: "scratch",
     output: join(repositoryRoot, "bench", "results.json"),
     binary: join(repositoryRoot, "dist", "backupctl"),
   };
@@ -107,6 +112,13 @@ export function parseOptions(argv: string[]): BenchOptions {
       case "--work-dir":
         options.workDir = resolve(value());
         break;
+      case "--filesystem": {
+        const chosen = value();
+        if (chosen !== "scratch" && chosen !== "host")
+          throw new Error(`--filesystem: "${chosen}" is neither scratch nor host`);
+        options.filesystem = chosen;
+        break;
+      }
       case "--output":
         options.output = resolve(value());
         break;
@@ -203,7 +215,7 @@ async function runScaleCheck(
   options: BenchOptions,
   record: Recorder,
 ): Promise<DatasetSummary> {
-  const scaledDir = join(options.workDir, "data-scaled");
+  const scaledDir = join(environment.workDir, "data-scaled");
   rmSync(scaledDir, { recursive: true, force: true });
   progress(`scale: generating ${Math.round((options.sizeBytes * options.scale) / 1024 ** 2)} MiB`);
   const summary = await generateDataset(scaledDir, options.sizeBytes * options.scale, options.seed + 100);
@@ -220,12 +232,48 @@ async function runScaleCheck(
   return summary;
 }
 
+/** Bytes of the scratch image: room for every copy the largest run holds at once, at least 8 GiB (sparse). */
+function scratchImageBytes(options: BenchOptions): number {
+  return Math.max(8 * 1024 ** 3, options.sizeBytes * (8 + 4 * options.scale));
+}
+
+/** Runs fn with the benchmark's filesystem in place (the work dir and sshd's root on it); unmounts it afterwards. */
+async function withFilesystem<T>(
+  options: BenchOptions,
+  fn: (filesystem: BenchFilesystem) => Promise<T>,
+): Promise<T> {
+  const filesystem =
+    options.filesystem === "scratch"
+      ? mountScratchFilesystem(options.workDir, scratchImageBytes(options))
+      : useHostFilesystem(options.workDir);
+  const saved = process.env.BKPCTL_TEST_SECURE_TMP;
+  try {
+    // sshd's root is the clients' base_backup_dir, where they stage: it belongs on the filesystem too
+    // (its ancestors must be root-owned and writable by no one else, as the mount point is). The
+    // clusters and dockerd stay in the system temp dir: their unix socket paths must stay short.
+    if (options.filesystem === "scratch") process.env.BKPCTL_TEST_SECURE_TMP = join(filesystem.root, "sshd");
+    return await fn(filesystem);
+  } finally {
+    if (saved === undefined) delete process.env.BKPCTL_TEST_SECURE_TMP;
+    else process.env.BKPCTL_TEST_SECURE_TMP = saved;
+    filesystem.release();
+  }
+}
+
 /** Runs the benchmark and writes the results file. Throws when a step fails. */
 export async function runBench(options: BenchOptions): Promise<Record<string, unknown>> {
   if (!existsSync(options.binary)) throw new Error(`${options.binary} is missing: run scripts/build first`);
+  return await withFilesystem(options, (filesystem) => runBenchOn(filesystem, options));
+}
+
+/** Runs the benchmark in filesystem.root. */
+async function runBenchOn(
+  filesystem: BenchFilesystem,
+  options: BenchOptions,
+): Promise<Record<string, unknown>> {
   const startedAt = new Date();
-  mkdirSync(options.workDir, { recursive: true });
-  const dataDir = join(options.workDir, "data");
+  const workDir = filesystem.root;
+  const dataDir = join(workDir, "data");
   rmSync(dataDir, { recursive: true, force: true });
   progress(`generating ${Math.round(options.sizeBytes / 1024 ** 2)} MiB in ${dataDir}`);
   const dataset = await generateDataset(dataDir, options.sizeBytes, options.seed);
@@ -238,7 +286,7 @@ export async function runBench(options: BenchOptions): Promise<Record<string, un
   const notes: string[] = [];
   progress("starting sshd and PostgreSQL");
   const environment = await startEnvironment({
-    workDir: options.workDir,
+    workDir,
     dataDir,
     binary: options.binary,
     databaseBytes: options.hasPostgres ? Math.round(options.sizeBytes * options.databaseShare) : 0,
@@ -268,7 +316,7 @@ export async function runBench(options: BenchOptions): Promise<Record<string, un
     started_at: startedAt.toISOString(),
     finished_at: new Date().toISOString(),
     command: ["scripts/bench", ...process.argv.slice(2)].join(" "),
-    machine: describeMachine(),
+    machine: { ...describeMachine(), filesystem: filesystem.description },
     tools: {
       backupctl: toolVersion([options.binary, "--version"]),
       tar: toolVersion(["tar", "--version"]),
@@ -284,6 +332,7 @@ export async function runBench(options: BenchOptions): Promise<Record<string, un
       seed: options.seed,
       scale: options.scale,
       parts: [...options.parts],
+      filesystem: options.filesystem,
     },
     dataset: {
       ...dataset,

@@ -1,19 +1,24 @@
 // The benchmark must not rot: run it at a tiny size through its TypeScript entry (on the binary that
-// scripts/check built) and check that results.json holds every row, ratio and target. About 45 s
+// scripts/check built) on its scratch filesystem and check that results.json holds every row, ratio
+// and target, and that the filesystem is gone afterwards. About 45 s
 // here (sshd, PostgreSQL, dockerd and a dozen restic repositories start), so it runs in every check.
 
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { existsSync, readFileSync } from "node:fs";
+import { chmod } from "node:fs/promises";
 import { join } from "node:path";
 import { parseOptions, runBench } from "../../bench/bench.ts";
 import { databaseRows, ratioDefinitions, stepRows } from "../../bench/report.ts";
-import { makeTempDir, removeTempDir } from "../harness/index.ts";
+import { makeSecureTempDir, removeTempDir } from "../harness/index.ts";
 import { binaryPath } from "./binary.ts";
 
 let root: string;
 
 beforeAll(async () => {
-  root = await makeTempDir("bkpctl-bench-");
+  // the scratch filesystem is mounted inside: sshd then wants root-owned, non-writable ancestors
+  root = await makeSecureTempDir("bkpctl-bench-");
+  // PostgreSQL's and sshd's accounts must reach their dirs on it
+  await chmod(root, 0o755);
 });
 
 afterAll(async () => {
@@ -53,5 +58,9 @@ describe("scripts/bench", () => {
     expect(targetNames).toContain("at 3× the data");
     expect(targetNames).toContain("stack downtime");
     expect(results.machine.cores).toBeGreaterThan(0);
+    expect(results.machine.filesystem).toContain("ext4 with a journal, loop-mounted");
+    // the scratch image is unmounted and removed afterwards
+    expect(readFileSync("/proc/mounts", "utf8")).not.toContain(join(root, "work", "scratch"));
+    expect(existsSync(join(root, "work", "scratch.ext4"))).toBe(false);
   }, 600_000);
 });

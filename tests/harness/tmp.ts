@@ -9,7 +9,9 @@ import { dirname, join, resolve } from "node:path";
  * Parent of the temp dirs sshd must accept. Every component of its path has to be root-owned and not
  * writable by group or others (sshd's StrictModes and ChrootDirectory rules), which /tmp (1777) is not.
  */
-export const secureTempBase = process.env.BKPCTL_TEST_SECURE_TMP ?? "/var/lib/bkpctl-test";
+export function secureTempBase(): string {
+  return process.env.BKPCTL_TEST_SECURE_TMP ?? "/var/lib/bkpctl-test";
+}
 
 /** Creates a fresh temp dir with mode 0700 under the system temp dir and returns its path. */
 export async function makeTempDir(prefix = "bkpctl-"): Promise<string> {
@@ -23,9 +25,10 @@ export async function makeTempDir(prefix = "bkpctl-"): Promise<string> {
  * sshd's ownership checks. Throws when an ancestor is not root-owned or is group/other-writable.
  */
 export async function makeSecureTempDir(prefix = "bkpctl-"): Promise<string> {
-  await mkdir(secureTempBase, { recursive: true, mode: 0o755 });
-  await assertRootOwnedPath(secureTempBase);
-  const path = await mkdtemp(join(secureTempBase, prefix));
+  const base = secureTempBase();
+  await mkdir(base, { recursive: true, mode: 0o755 });
+  await assertRootOwnedPath(base);
+  const path = await mkdtemp(join(base, prefix));
   await chmod(path, 0o700);
   return path;
 }
@@ -33,7 +36,7 @@ export async function makeSecureTempDir(prefix = "bkpctl-"): Promise<string> {
 /** Removes a temp dir made by this module with everything in it; a missing dir is fine. */
 export async function removeTempDir(path: string): Promise<void> {
   const absolute = resolve(path);
-  const isOurs = [tmpdir(), secureTempBase].some((base) => absolute.startsWith(`${resolve(base)}/`));
+  const isOurs = [tmpdir(), secureTempBase()].some((base) => absolute.startsWith(`${resolve(base)}/`));
   if (!isOurs) throw new Error(`Refusing to remove "${absolute}": not inside a harness temp base`);
   await rm(absolute, { recursive: true, force: true, maxRetries: 3 });
 }
