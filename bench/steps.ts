@@ -46,6 +46,9 @@ export function sumSteps(measurements: Measurement[]): Measurement {
  * gone back to the host, and writing into it costs about 1 s of system time per GiB, against 0.17 s
  * for memory freed just before: without this, a step that follows one which deleted a big tree (the
  * original's client removes its staging copy) writes several times faster than one that does not.
+ * Called once before each half of a pipeline (client, server), never between its steps: the real
+ * scripts run them back to back, and a sync in between would take each step's writeback out of the
+ * measured time.
  */
 export function settle(environment: Pick<BenchEnvironment, "workDir" | "warmBytes">): void {
   const scratch = join(environment.workDir, "warm-up");
@@ -124,7 +127,6 @@ export async function runOriginalClient(
   const paths = originalPaths(environment);
   const steps = await stageWithStandardTools(environment, paths.staging, rowPrefix, record);
   rmSync(paths.archive, { force: true });
-  settle(environment);
   const archive = await measure(
     ["tar", "--numeric-owner", "--create", "--gzip", `--file=${paths.archive}`, "-C", paths.staging, "."],
     { label: `${rowPrefix}.archive` },
@@ -170,12 +172,10 @@ export async function runOriginalServer(
     { label: `${rowPrefix}.fetch` },
   );
   record(`${rowPrefix}.fetch`, fetch);
-  settle(environment);
   const unpack = await measure(["tar", "--extract", "--gzip", `--file=${localArchive}`, "-C", dataDir], {
     label: `${rowPrefix}.unpack`,
   });
   record(`${rowPrefix}.unpack`, unpack);
-  settle(environment);
   const ingest = await measure(
     [
       "restic",
@@ -197,7 +197,6 @@ export async function runOriginalServer(
   record(`${rowPrefix}.ingest`, ingest);
   // backup_server.sh empties the unpack dir at the start of the next pull (its own cleanup is dead
   // code, inventory §2): the same work server pull does at the end of each pull, so it counts here too
-  settle(environment);
   const cleanup = await measure(["rm", "-rf", "--one-file-system", "--", dataDir, localArchive], {
     label: `${rowPrefix}.cleanup`,
   });
@@ -218,7 +217,6 @@ export async function runStandardTools(
   const archive = join(environment.sshd.root, `standard.${algorithm === "zstd" ? "tar.zst" : "tar.gz"}`);
   const steps = await stageWithStandardTools(environment, staging, rowPrefix, record);
   const compressor = algorithm === "zstd" ? "zstd -3 -T0 -q -c" : "pigz -6 -c";
-  settle(environment);
   const archiveStep = await measure(
     [
       "bash",

@@ -217,11 +217,6 @@ export function resticRestoreArgs(
   return args;
 }
 
-/** Returns the arguments of `restic cat config`: the cheapest read that proves the repository exists and the password opens it. */
-export function resticCatConfigArgs(repository: string): string[] {
-  return [...resticRepositoryArgs(repository), "--no-lock", "cat", "config"];
-}
-
 /** Returns the arguments of `restic stats --json`. */
 export function resticStatsArgs(repository: string, options: StatsArgsOptions = {}): string[] {
   const args = [...resticRepositoryArgs(repository), "--no-lock", "stats", "--json"];

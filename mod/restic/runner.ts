@@ -9,7 +9,6 @@ import { type Logger, type LogLevel, log, registerSecret } from "../lib/log.ts";
 import {
   type BackupArgsOptions,
   resticBackupArgs,
-  resticCatConfigArgs,
   resticInitArgs,
   resticSnapshotsArgs,
   type SnapshotsArgsOptions,
@@ -131,11 +130,40 @@ export async function listSnapshots(
   options: ResticRunOptions,
   filters: SnapshotsArgsOptions = {},
 ): Promise<Snapshot[]> {
+  return await readSnapshots(options, filters, "warn");
+}
+
+/**
+ * Returns the snapshots matching host and tags, oldest first, or undefined when the repository does
+ * not exist: one restic call (one key derivation, ~0.5 s) where "does it exist?" and "what does it
+ * hold?" would be two. Read-only, runs even in dry-run, without a lock. Throws ResticError for any
+ * failure but "missing".
+ */
+export async function listSnapshotsIfRepository(
+  options: ResticRunOptions,
+  filters: SnapshotsArgsOptions = {},
+): Promise<Snapshot[] | undefined> {
+  try {
+    // "Is there a repository…?" is an expected answer here, not a warning
+    return await readSnapshots(options, filters, "debug");
+  } catch (error) {
+    if (error instanceof ResticError && error.kind === "missing") return undefined;
+    throw error;
+  }
+}
+
+/** Runs `restic snapshots --json` and parses it. Throws ResticError when restic fails or its output is not a snapshot list. */
+async function readSnapshots(
+  options: ResticRunOptions,
+  filters: SnapshotsArgsOptions,
+  stderrLevel: LogLevel,
+): Promise<Snapshot[]> {
   const args = resticSnapshotsArgs(options.repository, { isLockFree: true, ...filters });
   const result = await runRestic(args, {
     ...options,
     isDryRun: false,
     stdout: "capture",
+    stderrLevel,
     description: "list snapshots",
   });
   try {
@@ -150,24 +178,6 @@ export async function listSnapshots(
         cause: error,
       },
     );
-  }
-}
-
-/** Returns whether the repository exists (and the password opens it). Read-only, so it runs even in dry-run. Throws ResticError for any failure but "missing". */
-export async function repositoryExists(options: ResticRunOptions): Promise<boolean> {
-  try {
-    await runRestic(resticCatConfigArgs(options.repository), {
-      ...options,
-      isDryRun: false,
-      stdout: "capture",
-      // "Is there a repository…?" is the expected answer here, not a warning
-      stderrLevel: "debug",
-      description: "open repository",
-    });
-    return true;
-  } catch (error) {
-    if (error instanceof ResticError && error.kind === "missing") return false;
-    throw error;
   }
 }
 

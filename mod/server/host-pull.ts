@@ -13,9 +13,8 @@ import { partialTag } from "../restic/args.ts";
 import { acquireRepositoryLock } from "../restic/repository-lock.ts";
 import {
   initRepository,
-  listSnapshots,
+  listSnapshotsIfRepository,
   type ResticRunOptions,
-  repositoryExists,
   runBackup,
 } from "../restic/runner.ts";
 import { isNoSuchFile, SftpSession } from "../ssh/session.ts";
@@ -196,7 +195,8 @@ export async function pullHost(options: HostPullOptions): Promise<HostPullResult
           signal: options.signal,
         });
     try {
-      if (!(await repositoryExists(restic))) {
+      const snapshots = await listSnapshotsIfRepository(restic, { host: host.hostname, tags: ["backupctl"] });
+      if (snapshots === undefined) {
         if (!config.restic.init_missing_repos) {
           throw new BackupError(
             `The restic repository "${host.repository}" of "${host.hostname}" does not exist`,
@@ -207,9 +207,7 @@ export async function pullHost(options: HostPullOptions): Promise<HostPullResult
         }
         await initRepository(restic);
       } else {
-        const newestTag = newestTimestampTag(
-          await listSnapshots(restic, { host: host.hostname, tags: ["backupctl"] }),
-        );
+        const newestTag = newestTimestampTag(snapshots);
         if (newestTag !== undefined && newestTag >= archive.timestamp) {
           status = "up-to-date";
           logger.info(

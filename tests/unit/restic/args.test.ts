@@ -3,7 +3,6 @@ import {
   formatResticTime,
   isValidReadDataSubset,
   resticBackupArgs,
-  resticCatConfigArgs,
   resticCheckArgs,
   resticForgetArgs,
   resticInitArgs,
@@ -248,11 +247,6 @@ describe("the remaining builders", () => {
   const cases: [string, () => string[], string[]][] = [
     ["init", () => resticInitArgs("/srv/restic/web01"), ["--repo=/srv/restic/web01", "init"]],
     ["unlock removes stale locks only", () => resticUnlockArgs("/r"), ["--repo=/r", "unlock"]],
-    [
-      "cat config reads without a lock",
-      () => resticCatConfigArgs("/r"),
-      ["--repo=/r", "--no-lock", "cat", "config"],
-    ],
     ["stats of everything", () => resticStatsArgs("/r"), ["--repo=/r", "--no-lock", "stats", "--json"]],
     [
       "stats of a host's latest snapshot in raw-data mode",

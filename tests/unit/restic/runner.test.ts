@@ -22,12 +22,12 @@ import {
   classifyResticFailure,
   initRepository,
   listSnapshots,
+  listSnapshotsIfRepository,
   parseBackupSummary,
   parseSnapshots,
   ResticError,
   type ResticFailureKind,
   type ResticRunOptions,
-  repositoryExists,
   runBackup,
   runRestic,
 } from "../../../mod/restic/runner.ts";
@@ -110,13 +110,18 @@ describe("runner.ts with real restic", () => {
     "a missing repository is reported as missing, then created by initRepository",
     async () => {
       const options = freshRepository();
-      expect(await repositoryExists(options)).toBe(false);
+      logLines.length = 0;
+      expect(await listSnapshotsIfRepository(options, { host: "web01" })).toBeUndefined();
+      // an expected answer, not a warning
+      expect(logLines.filter((line) => line.includes(" WARN "))).toEqual([]);
+      const listing = await caught(() => listSnapshots(options));
+      expect(listing.kind).toBe("missing");
       const error = await caught(() => runBackup(source, { ...options, host: "web01" }));
       expect(error.kind).toBe("missing");
       expect(error.message).toContain(`"${options.repository}"`);
       expect(error.hint).toContain("init_missing_repos");
       await initRepository(options);
-      expect(await repositoryExists(options)).toBe(true);
+      expect(await listSnapshotsIfRepository(options, { host: "web01" })).toEqual([]);
     },
     slow,
   );
@@ -198,7 +203,9 @@ describe("runner.ts with real restic", () => {
     async () => {
       const options = freshRepository();
       await initRepository(options);
-      const wrong = await caught(() => repositoryExists({ ...options, passwordFile: wrongPasswordFile }));
+      const wrong = await caught(() =>
+        listSnapshotsIfRepository({ ...options, passwordFile: wrongPasswordFile }),
+      );
       expect(wrong.kind).toBe("password");
       expect(wrong.message).toContain("does not open it");
       const missingFile = await caught(() =>
@@ -358,7 +365,7 @@ describe("runner.ts with real restic", () => {
     async () => {
       const options = freshRepository();
       const error = await caught(() =>
-        repositoryExists({ ...options, resticCommand: join(root, "no-restic") }),
+        listSnapshotsIfRepository({ ...options, resticCommand: join(root, "no-restic") }),
       );
       expect(error.kind).toBe("failed");
       expect(error.message).toContain("no-restic");
