@@ -1,7 +1,9 @@
 // One host's pull (DESIGN §7): connect over SFTP with a verified host key → wait for the client's
 // lock → pick the newest complete archive → skip it when a snapshot already has it → stream it
 // through sha256, decompression and a strict extractor into `<temp>/<host>/data` → restic backup →
-// after_ingest on the client. The unpacked data is always removed; the result is recorded, never thrown.
+// after_ingest on the client. The snapshot list that decides "already stored" runs while the
+// download starts (which it stops when the archive is stored). The unpacked data is always removed;
+// the result is recorded, never thrown.
 
 import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
@@ -72,6 +74,34 @@ async function newestInDone(
     if (isNoSuchFile(error)) return undefined;
     throw error;
   }
+}
+
+/** Reads and checks the archive's sidecar; returns the sha256 it names. Throws BackupError when it is missing, too large or malformed. */
+async function readSidecar(session: SftpSession, remoteDir: string, archive: RemoteArchive): Promise<string> {
+  const sidecarPath = `${remoteDir}/${archive.sidecarName}`;
+  const expectedSha256 = parseSidecar(await readSmallFile(session, sidecarPath), archive.name);
+  if (!expectedSha256) {
+    throw new BackupError(`The sidecar "${sidecarPath}" is malformed or names another file`, {
+      hint: "it must hold `<sha256>  <archive name>` as written by backupctl client run",
+    });
+  }
+  return expectedSha256;
+}
+
+/** What the repository says about an archive: missing, holding it already (by the newest timestamp tag), or not yet. */
+type StoredVerdict = { kind: "missing" } | { kind: "stored"; newestTag: string } | { kind: "new" };
+
+/** Lists the host's backupctl snapshots and judges whether archive is stored. Throws ResticError for any failure but a missing repository. */
+async function storedVerdict(
+  restic: ResticRunOptions,
+  hostname: string,
+  archive: RemoteArchive,
+): Promise<StoredVerdict> {
+  const snapshots = await listSnapshotsIfRepository(restic, { host: hostname, tags: ["backupctl"] });
+  if (snapshots === undefined) return { kind: "missing" };
+  const newestTag = newestTimestampTag(snapshots);
+  if (newestTag !== undefined && newestTag >= archive.timestamp) return { kind: "stored", newestTag };
+  return { kind: "new" };
 }
 
 /** Returns the options every restic call of this host shares. */
@@ -195,8 +225,18 @@ export async function pullHost(options: HostPullOptions): Promise<HostPullResult
           signal: options.signal,
         });
     try {
-      const snapshots = await listSnapshotsIfRepository(restic, { host: host.hostname, tags: ["backupctl"] });
-      if (snapshots === undefined) {
+      // one restic start-up (~0.5 s of key derivation) answers "does the repository exist, and does
+      // it hold this archive already?"; it runs while the sidecar is read and the download starts
+      const verdict = storedVerdict(restic, host.hostname, archive);
+      verdict.catch(() => undefined);
+      /** Records that the archive is stored already and returns the result. */
+      const upToDate = (newestTag: string): HostPullResult => {
+        status = "up-to-date";
+        logger.info(`No new archive: "${archive.name}" is already stored (newest snapshot tag ${newestTag})`);
+        return finish();
+      };
+      /** Creates the missing repository, or throws when that is not allowed. */
+      const createRepository = async (): Promise<void> => {
         if (!config.restic.init_missing_repos) {
           throw new BackupError(
             `The restic repository "${host.repository}" of "${host.hostname}" does not exist`,
@@ -206,25 +246,25 @@ export async function pullHost(options: HostPullOptions): Promise<HostPullResult
           );
         }
         await initRepository(restic);
-      } else {
-        const newestTag = newestTimestampTag(snapshots);
-        if (newestTag !== undefined && newestTag >= archive.timestamp) {
-          status = "up-to-date";
-          logger.info(
-            `No new archive: "${archive.name}" is already stored (newest snapshot tag ${newestTag})`,
-          );
-          return finish();
-        }
-      }
+      };
 
-      const sidecarPath = `${host.remote_tar_dir}/${archive.sidecarName}`;
-      const expectedSha256 = parseSidecar(await readSmallFile(session, sidecarPath), archive.name);
-      if (!expectedSha256) {
-        throw new BackupError(`The sidecar "${sidecarPath}" is malformed or names another file`, {
-          hint: "it must hold `<sha256>  <archive name>` as written by backupctl client run",
-        });
+      let expectedSha256: string;
+      try {
+        expectedSha256 = await readSidecar(session, host.remote_tar_dir, archive);
+      } catch (sidecarError) {
+        // a stored archive needs no sidecar any more
+        const known = await verdict.catch(() => undefined);
+        if (known?.kind === "stored") return upToDate(known.newestTag);
+        throw sidecarError;
+      }
+      // with after_ingest "keep" the newest archive is usually stored already: ask before downloading
+      if (options.isDryRun || host.after_ingest === "keep") {
+        const known = await verdict;
+        if (known.kind === "stored") return upToDate(known.newestTag);
       }
       if (options.isDryRun) {
+        const known = await verdict;
+        if (known.kind === "missing") await createRepository();
         logger.info(
           `Would fetch "${archive.name}" (${archive.size ?? "?"} bytes) into "${dataDir}" and store it in "${host.repository}"`,
         );
@@ -238,19 +278,35 @@ export async function pullHost(options: HostPullOptions): Promise<HostPullResult
       logger.info(`Fetching "${archive.name}" (${archive.size ?? "?"} bytes)`);
       const fetchStarted = performance.now();
       hasUnpacked = true;
-      const unpacked = await unpackArchive(
-        session.createReadStream(`${host.remote_tar_dir}/${archive.name}`),
-        {
-          targetDir: dataDir,
-          compression: archive.compression,
-          expectedSha256,
-          ...(archive.size !== undefined ? { expectedSize: archive.size } : {}),
-          maxBytes: config.global.max_archive_bytes,
-          maxEntries: config.global.max_archive_entries,
-          logger,
-          signal: options.signal,
-        },
-      );
+      const fetchStop = new AbortController();
+      const unpacking = unpackArchive(session.createReadStream(`${host.remote_tar_dir}/${archive.name}`), {
+        targetDir: dataDir,
+        compression: archive.compression,
+        expectedSha256,
+        ...(archive.size !== undefined ? { expectedSize: archive.size } : {}),
+        maxBytes: config.global.max_archive_bytes,
+        maxEntries: config.global.max_archive_entries,
+        logger,
+        signal: AbortSignal.any([options.signal, fetchStop.signal]),
+      });
+      unpacking.catch(() => undefined);
+      /** Stops the download and waits until nothing writes into dataDir any more (the finally removes it). */
+      const stopFetch = async (): Promise<void> => {
+        fetchStop.abort(new Error("not needed"));
+        await unpacking.catch(() => undefined);
+      };
+      try {
+        const known = await verdict;
+        if (known.kind === "stored") {
+          await stopFetch();
+          return upToDate(known.newestTag);
+        }
+        if (known.kind === "missing") await createRepository();
+      } catch (verdictError) {
+        await stopFetch();
+        throw verdictError;
+      }
+      const unpacked = await unpacking;
       attempt.fetch_ms = Math.round(performance.now() - fetchStarted);
       attempt.unpacked_bytes = unpacked.fileBytes;
       attempt.entries = unpacked.entries;

@@ -9,6 +9,7 @@ import {
   mkdirSync,
   readdirSync,
   rmdirSync,
+  rmSync,
   symlinkSync,
   utimesSync,
   writeFileSync,
@@ -202,6 +203,33 @@ describe("server pull", () => {
     expect(result.exitCode).toBe(0);
     expect(result.stderr).toContain("No new archive");
     for (const client of clients) expect(snapshots(client.name)).toHaveLength(1);
+  }, 60_000);
+
+  test("an archive stored before but back on the client is recognised while its download starts: the download stops, no second snapshot, nothing unpacked left; with after_ingest keep nothing is fetched", async () => {
+    const client = clients[0] as (typeof clients)[number];
+    const doneDir = join(client.sshd.root, "done");
+    const stored = readdirSync(doneDir).filter((name) => name.startsWith(`${client.name}-`));
+    // as if the move after the ingest had been lost: the stored archive is the newest again
+    for (const name of stored) runSync(["cp", "-p", join(doneDir, name), join(client.sshd.root, name)]);
+    try {
+      const pull = ["server", "pull", "--config-dir", serverConfigDir, "--host", client.name, "--verbose"];
+      const moving = await runBinary(pull);
+      expect(moving.exitCode).toBe(0);
+      expect(moving.stderr).toContain("Fetching");
+      expect(moving.stderr).toContain("is already stored");
+      expect(snapshots(client.name)).toHaveLength(1);
+      expect(readdirSync(join(tempBase, client.name))).toEqual([]);
+
+      writeServerConfig({ hosts: { after_ingest: "keep" } });
+      const keeping = await runBinary(pull);
+      expect(keeping.exitCode).toBe(0);
+      expect(keeping.stderr).toContain("is already stored");
+      expect(keeping.stderr).not.toContain("Fetching");
+      expect(snapshots(client.name)).toHaveLength(1);
+    } finally {
+      writeServerConfig();
+      for (const name of stored) rmSync(join(client.sshd.root, name), { force: true });
+    }
   }, 60_000);
 
   test("a wrong host key for one client is refused before login; the other client is still backed up (exit 3)", async () => {

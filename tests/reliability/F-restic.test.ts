@@ -275,6 +275,8 @@ describe("restic repositories and maintain", () => {
       expect(server.hostState(host)?.last_attempt?.error).toMatch(/does not exist/);
       expect(refused.stderr).toMatch(/restic init|init_missing_repos/);
       expect(existsSync(join(server.repositoryRoot, host))).toBe(false);
+      // the download had started while restic was asked: it is stopped and nothing of it is left
+      expect(readdirSync(join(server.tempBase, host))).toEqual([]);
       server.writeConfig([hostSpec(host)], { restic: { init_missing_repos: true } });
       const created = await runBinary(["server", "pull", "--config-dir", server.configDir]);
       expect(created.exitCode).toBe(0);
