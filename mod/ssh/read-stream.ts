@@ -5,10 +5,9 @@
 //
 // Memory: ssh2 allocates a decipher and fresh buffers for every ~32 KiB packet, and each read slot is
 // a fresh buffer. JavaScriptCore collects that garbage lazily, so a 700 MB download let the process
-// grow to 260-290 MiB although less than 4 MiB is ever live. A full collection after every 32 MiB
-// delivered keeps the peak of a pull near 170 MiB, whatever the archive size; every 16 MiB gave the
-// same peak for ~0.5 s more per GiB, every 64 MiB ~190 MiB, and a minor collection frees nothing
-// (measured on a 1 GiB pull, docs/performance.md).
+// grow to 260-290 MiB although less than 4 MiB is ever live; a full collection after every 16 MiB
+// delivered keeps the peak near 150 MiB, whatever the archive size, for about 0.5 s per GiB
+// (measured with scripts/bench, docs/performance.md).
 
 import { Readable } from "node:stream";
 import type { SFTPWrapper } from "ssh2";
@@ -28,11 +27,11 @@ export interface SftpReadStreamOptions {
   concurrency: number;
   /** Names the file and server in errors: `"/srv/a.tar.gz" on web01:22`. */
   description: string;
-  /** Run a full garbage collection after this many bytes delivered (default 32 MiB; 0: never). */
+  /** Run a full garbage collection after this many bytes delivered (default 16 MiB; 0: never). */
   collectGarbageEveryBytes?: number;
 }
 
-const defaultCollectGarbageEveryBytes = 32 * 1024 * 1024;
+const defaultCollectGarbageEveryBytes = 16 * 1024 * 1024;
 
 /** One read request: a fixed byte range, filled by one or more SFTP reads. */
 interface ReadSlot {
