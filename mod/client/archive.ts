@@ -1,8 +1,8 @@
 // The client's archive (DESIGN §6.6): `tar | compressor` into `<host>-<UTC ts>.tar.<gz|zst>.partial`,
-// fsync, read back through the decompressor and `tar --list` (which must find ./manifest.json), then
-// rename to the final name and write the `.sha256` sidecar atomically. Only verified archives are
-// ever visible under a name the server accepts. tar reads the staging dir, plus the sources that
-// `files` tasks left for it to read in place (direct-sources.ts).
+// fsync, read back once (archive-check.ts: sha256, decompression, the server's tar parser and name
+// rules, ./manifest.json present), then rename to the final name and write the `.sha256` sidecar
+// atomically. Only verified archives are ever visible under a name the server accepts. tar reads the
+// staging dir, plus the sources that `files` tasks left for it to read in place (direct-sources.ts).
 
 import { createHash } from "node:crypto";
 import { createReadStream } from "node:fs";
@@ -15,6 +15,7 @@ import { which } from "../lib/exec.ts";
 import type { Logger } from "../lib/log.ts";
 import { runPipeline } from "../lib/pipeline.ts";
 import { formatArchiveTimestamp } from "../lib/time.ts";
+import { checkArchive } from "./archive-check.ts";
 import {
   type DirectSource,
   directDirectoryName,
@@ -64,18 +65,6 @@ export function compressorArgv(
     return [...tools.pigz_cmd, `-${level}`, ...threads, "-c"];
   }
   return [...tools.gzip_cmd, `-${level}`, "-c"];
-}
-
-/** Returns the decompressor argv that reads path and writes to stdout; pigz when installed (its inflate needs half of gzip's CPU). */
-export function decompressorArgv(
-  algorithm: CompressionAlgorithm,
-  tools: ArchiveTools,
-  path: string,
-  hasPigz = Boolean(which(tools.pigz_cmd[0] ?? "pigz")),
-): string[] {
-  if (algorithm === "zstd") return [...tools.zstd_cmd, "-d", "-c", "-q", "--", path];
-  if (hasPigz) return [...tools.pigz_cmd, "-d", "-c", "--", path];
-  return [...tools.gzip_cmd, "-d", "-c", "--", path];
 }
 
 /** What tar reads when files tasks left sources to read in place (direct-sources.ts). */
@@ -130,14 +119,6 @@ export interface ArchiveResult {
   bytes: number;
 }
 
-/** Returns the hex sha256 of a file. */
-export async function sha256File(path: string): Promise<string> {
-  const hash = createHash("sha256");
-  for await (const chunk of createReadStream(path, { highWaterMark: 1024 * 1024 }))
-    hash.update(chunk as Buffer);
-  return hash.digest("hex");
-}
-
 /** Flushes a file's data to disk. */
 async function syncFile(path: string): Promise<void> {
   const handle = await open(path, "r");
@@ -188,18 +169,11 @@ export async function writeArchive(
     for (const line of tarMessages) logger.warn(line);
     await syncFile(partialPath);
 
-    // read back: the decompressor checks the stream's own checksum, tar the structure and the manifest
-    const [sha256] = await Promise.all([
-      sha256File(partialPath),
-      runPipeline(
-        [
-          decompressorArgv(options.compression.algorithm, tools, partialPath),
-          [...tools.tar_cmd, "--list", "--file=-", "--", "./manifest.json"],
-        ],
-        { logger, signal: options.signal, description: "verify the archive" },
-      ),
-    ]);
-    const { size } = await stat(partialPath);
+    // read back: the stream's own checksum, the tar structure and names as the server checks them, the manifest
+    const { sha256, bytes: size } = await checkArchive(partialPath, options.compression.algorithm, {
+      logger,
+      signal: options.signal,
+    });
     await chown(partialPath, options.owner.uid, options.owner.gid);
     await chmod(partialPath, 0o640);
     await rename(partialPath, finalPath);

@@ -34,10 +34,15 @@ import {
   writeSync,
 } from "node:fs";
 import { BackupError, errnoCode, errorMessage } from "../../lib/errors.ts";
-import { type EntryPath, hasTrailingSlash, normalizeEntryPath, type PathLimits } from "./entryPath.ts";
-import { escapeText } from "./paxRecords.ts";
-import { copyBytes, latin1 } from "./tarHeader.ts";
-import type { TarEntry, TarSink } from "./tarParser.ts";
+import {
+  type EntryPath,
+  hasTrailingSlash,
+  normalizeEntryPath,
+  type PathLimits,
+} from "../../lib/tar/entry-path.ts";
+import { copyBytes, latin1 } from "../../lib/tar/header.ts";
+import type { TarEntry, TarSink } from "../../lib/tar/parser.ts";
+import { escapeText } from "../../lib/tar/pax-records.ts";
 
 /** How the extractor writes. */
 export interface ExtractorOptions extends PathLimits {

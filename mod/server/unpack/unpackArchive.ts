@@ -11,10 +11,10 @@ import {
   type Decompressor,
   type DecompressorMode,
   startDecompressor,
-} from "./decompressor.ts";
+} from "../../lib/tar/decompressor.ts";
+import { TarParser } from "../../lib/tar/parser.ts";
 import { Extractor } from "./extractor.ts";
 import { prepareTargetDirectory } from "./targetDirectory.ts";
-import { TarParser } from "./tarParser.ts";
 
 /** What unpackArchive needs. */
 export interface UnpackOptions {

@@ -3,9 +3,9 @@
 
 import { describe, expect, test } from "bun:test";
 import { BackupError } from "../../../mod/lib/errors.ts";
-import { normalizeEntryPath } from "../../../mod/server/unpack/entryPath.ts";
-import { readNumber } from "../../../mod/server/unpack/tarHeader.ts";
-import { type TarEntry, TarParser } from "../../../mod/server/unpack/tarParser.ts";
+import { normalizeEntryPath } from "../../../mod/lib/tar/entry-path.ts";
+import { readNumber } from "../../../mod/lib/tar/header.ts";
+import { type TarEntry, TarParser } from "../../../mod/lib/tar/parser.ts";
 import { archive, concat, gnuLongHeader, headerBlock, member, paxHeader } from "./tarWriter.ts";
 
 /** What the sink saw: each entry with its data as text. */

@@ -1,6 +1,7 @@
-// Normalisation and validation of archive member names for the extractor. Names are handled as
-// latin1 strings (one char per byte), so every byte survives and the result can be turned back into
-// the exact bytes for a Buffer path; a name is never decoded as UTF-8.
+// Normalisation and validation of archive member names for the server's extractor (and the client's
+// read-back check, which refuses what the extractor would). Names are handled as latin1 strings (one
+// char per byte), so every byte survives and the result can be turned back into the exact bytes for
+// a Buffer path; a name is never decoded as UTF-8.
 
 /** Caps on names, set from the unpack options. */
 export interface PathLimits {

@@ -1,15 +1,16 @@
-// The decompression stage of the unpack pipeline: compressed bytes in, tar bytes out. By default
-// node:zlib in this process, which Bun runs on its worker pool, so decompression overlaps hashing,
-// parsing and writing as a child would, without copying every byte through two more pipes (measured:
-// same wall time, about a fifth less CPU). A child (pigz/gzip -dc, zstd -dc via lib/exec) remains
-// selectable. Neither is the integrity check: Bun's zstd stream ends silently on a cut frame and pigz
-// ignores trailing garbage, so the strict tar parser and the sidecar sha256 catch what they let by.
+// The decompression stage of the server's unpack and of the client's read-back check: compressed
+// bytes in, tar bytes out. By default node:zlib in this process, which Bun runs on its worker pool,
+// so decompression overlaps hashing, parsing and writing as a child would, without copying every
+// byte through two more pipes (measured: same wall time, about a fifth less CPU). A child (pigz/gzip
+// -dc, zstd -dc via lib/exec) remains selectable. Neither is the integrity check: Bun's zstd stream
+// ends silently on a cut frame and pigz ignores trailing garbage, so the strict tar parser and the
+// sidecar sha256 catch what they let by.
 
 import type { Readable, Writable } from "node:stream";
 import { createGunzip, createZstdDecompress } from "node:zlib";
-import { BackupError, errorMessage } from "../../lib/errors.ts";
-import { spawnStream, which } from "../../lib/exec.ts";
-import type { Logger } from "../../lib/log.ts";
+import { BackupError, errorMessage } from "../errors.ts";
+import { spawnStream, which } from "../exec.ts";
+import type { Logger } from "../log.ts";
 
 export type Compression = "gzip" | "zstd";
 

@@ -2,7 +2,7 @@
 // parser. Values stay raw bytes: a path is never decoded as UTF-8, so non-UTF-8 names survive.
 // Strict: a malformed record, a repeated key or a GNU sparse key fails the archive.
 
-import { copyBytes, latin1 } from "./tarHeader.ts";
+import { copyBytes, latin1 } from "./header.ts";
 
 /** The records of one extended header: key → raw value bytes (an empty value unsets the key). */
 export type PaxRecords = Map<string, Uint8Array>;

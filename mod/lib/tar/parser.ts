@@ -1,10 +1,11 @@
-// The streaming tar parser of the server's unpack pipeline: decompressed bytes in, entries out, in
-// one pass. It is the only tar parser: what it emits is what gets validated and extracted, so no
-// second reader can disagree about entry boundaries (the TARmageddon lesson). Every oddity fails.
+// The streaming tar parser: decompressed bytes in, entries out, in one pass. It is the only tar
+// parser: the server's unpack extracts what it emits, and the client's read-back check
+// (mod/client/archive-check.ts) runs its fresh archive through it, so no second reader can disagree
+// about entry boundaries (the TARmageddon lesson). Every oddity fails.
 
-import { BackupError } from "../../lib/errors.ts";
-import { escapeText, type PaxRecords, parsePaxRecords, paxInteger, paxTime } from "./paxRecords.ts";
-import { blockSize, decodeHeader, isZeroBlock, latin1, type RawHeader } from "./tarHeader.ts";
+import { BackupError } from "../errors.ts";
+import { blockSize, decodeHeader, isZeroBlock, latin1, type RawHeader } from "./header.ts";
+import { escapeText, type PaxRecords, parsePaxRecords, paxInteger, paxTime } from "./pax-records.ts";
 
 /** Entry types the extractor creates; every other typeflag is refused by the parser. */
 export type EntryType = "file" | "directory" | "symlink" | "hardlink";
