@@ -69,11 +69,29 @@ export async function checkArchive(
     maxBytes: Number.MAX_SAFE_INTEGER,
     maxEntries: Number.MAX_SAFE_INTEGER,
   });
-  const decompressor = startDecompressor(compression, { logger: options.logger, signal: options.signal });
+  // gzip in process (node:zlib: ~2.1 s for a 1 GiB data set, pigz -d ~3.5 s), zstd in a child
+  // (zstd -d: ~1.4 s, Bun's zstd stream ~2 s)
+  const decompressor = startDecompressor(compression, {
+    mode: compression === "zstd" ? "process" : "inline",
+    logger: options.logger,
+    signal: options.signal,
+  });
   // stops the read when the other side failed
   const stop = new AbortController();
   const readSignal = options.signal ? AbortSignal.any([options.signal, stop.signal]) : stop.signal;
   let bytes = 0;
+  let bytesSinceCollection = 0;
+
+  /**
+   * A full collection after every 64 MiB read: JavaScriptCore frees the read and decompressed
+   * buffers lazily, and a 1 GiB archive otherwise lifted the run's peak from ~160 to ~240 MiB.
+   */
+  function collectGarbageEvery(count: number): void {
+    bytesSinceCollection += count;
+    if (bytesSinceCollection < 64 * 1024 * 1024) return;
+    bytesSinceCollection = 0;
+    Bun.gc(true);
+  }
 
   /** Feeds the file to the hash and the decompressor, with backpressure. */
   async function feed(): Promise<void> {
@@ -81,6 +99,7 @@ export async function checkArchive(
       const buffer = chunk as Buffer;
       hash.update(buffer);
       bytes += buffer.length;
+      collectGarbageEvery(buffer.length);
       if (!decompressor.input.write(buffer)) await drained(decompressor.input);
     }
     decompressor.input.end();
