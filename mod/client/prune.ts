@@ -5,6 +5,7 @@
 import { readdir, rm, unlink } from "node:fs/promises";
 import { join } from "node:path";
 import { errnoCode, errorMessage } from "../lib/errors.ts";
+import { readDirectoryNames } from "../lib/fs.ts";
 import type { Logger } from "../lib/log.ts";
 import { parseArchiveTimestamp } from "../lib/time.ts";
 
@@ -84,13 +85,7 @@ export async function removeLeftovers(
   options: { logger: Logger; isDryRun: boolean; keep?: string },
 ): Promise<string[]> {
   const leftovers: string[] = [];
-  let names: string[];
-  try {
-    names = await readdir(baseDir);
-  } catch (error) {
-    if (errnoCode(error) === "ENOENT") return [];
-    throw error;
-  }
+  const names = await readDirectoryNames(baseDir);
   for (const name of names) {
     const isLeftover = name.startsWith(stagingPrefix) || name.endsWith(".partial");
     if (!isLeftover || name === options.keep) continue;

@@ -1,10 +1,11 @@
 // Records of what a run stopped (docker stacks), written before anything is stopped. A run that is
 // killed with SIGKILL cannot resume what it stopped; the next run finds its records and does.
 
-import { mkdir, readdir, readFile, rm } from "node:fs/promises";
+import { mkdir, readFile, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { writeJsonAtomic } from "../lib/atomic.ts";
-import { errnoCode, errorMessage } from "../lib/errors.ts";
+import { errorMessage } from "../lib/errors.ts";
+import { readDirectoryNames } from "../lib/fs.ts";
 import type { Logger } from "../lib/log.ts";
 
 /** One stopped thing: which service and task stopped it, and what the plugin needs to resume it. */
@@ -45,13 +46,7 @@ export async function removeQuiesceRecord(
 /** Reads every record left by earlier runs; unreadable ones are logged and skipped. */
 export async function readQuiesceRecords(stateDir: string, logger: Logger): Promise<QuiesceRecordFile[]> {
   const directory = quiesceRecordDir(stateDir);
-  let names: string[];
-  try {
-    names = (await readdir(directory)).filter((name) => name.endsWith(".json")).sort();
-  } catch (error) {
-    if (errnoCode(error) === "ENOENT") return [];
-    throw error;
-  }
+  const names = (await readDirectoryNames(directory)).filter((name) => name.endsWith(".json")).sort();
   const records: QuiesceRecordFile[] = [];
   for (const name of names) {
     try {

@@ -4,9 +4,10 @@
 
 import { randomBytes } from "node:crypto";
 import { constants } from "node:fs";
-import { type FileHandle, open, readdir, rename, unlink } from "node:fs/promises";
+import { type FileHandle, open, rename, unlink } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import { BackupError, errnoCode, errorMessage } from "./errors.ts";
+import { readDirectoryNames } from "./fs.ts";
 
 /** How writeFileAtomic creates the file. */
 export interface AtomicWriteOptions {
@@ -91,13 +92,7 @@ function isProcessAlive(pid: number): boolean {
  * writer are kept; a missing directory holds none.
  */
 export async function removeAbandonedTemporaryFiles(directory: string): Promise<string[]> {
-  let names: string[];
-  try {
-    names = await readdir(directory);
-  } catch (error) {
-    if (errnoCode(error) === "ENOENT") return [];
-    throw error;
-  }
+  const names = await readDirectoryNames(directory);
   const removed: string[] = [];
   for (const name of names) {
     const pid = Number(temporaryNamePattern.exec(name)?.[1]);

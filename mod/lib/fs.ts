@@ -2,7 +2,9 @@
 // checks, without spawning anything) and files created with an exact mode whatever the umask.
 
 import { accessSync, closeSync, constants, fchmodSync, openSync, statSync } from "node:fs";
+import { readdir } from "node:fs/promises";
 import { delimiter, isAbsolute, join, resolve } from "node:path";
+import { errnoCode } from "./errors.ts";
 
 /** Returns the absolute path of an executable found in searchPath (default $PATH), or undefined. */
 export function which(command: string, searchPath = process.env.PATH ?? ""): string | undefined {
@@ -62,5 +64,15 @@ function closeQuietly(fd: number): void {
     closeSync(fd);
   } catch {
     // the first error is the one worth reporting
+  }
+}
+
+/** Returns the names in a directory; a directory that does not exist holds none. Throws any other error. */
+export async function readDirectoryNames(path: string): Promise<string[]> {
+  try {
+    return await readdir(path);
+  } catch (error) {
+    if (errnoCode(error) === "ENOENT") return [];
+    throw error;
   }
 }

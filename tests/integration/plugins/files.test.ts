@@ -28,6 +28,18 @@ import { captureLog, testContext } from "../../unit/plugins/context.ts";
 
 const tools = { tar_cmd: ["tar"], gzip_cmd: ["gzip"], pigz_cmd: ["pigz"], zstd_cmd: ["zstd"] };
 const time = new Date(Date.UTC(2026, 10, 26, 3, 4, 5));
+
+/** writeArchive's options for web01, owned by the test's user. */
+function archiveOptions(algorithm: "gzip" | "zstd") {
+  return {
+    hostname: "web01",
+    time,
+    compression: { algorithm },
+    tools,
+    owner: { uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 },
+    logger: new Logger("test"),
+  };
+}
 const isRoot = process.getuid?.() === 0;
 let root: string;
 let source: string;
@@ -102,14 +114,7 @@ async function archiveWith(
     outcomes: [{ type: "web", name: "shop", status: "ok", tasks: [], durationMs: 0 }],
   });
   writeFileSync(join(stagingRoot, "manifest.json"), JSON.stringify(staged));
-  const archive = await writeArchive(stagingRoot, base, {
-    hostname: "web01",
-    time,
-    compression: { algorithm: "gzip" },
-    tools,
-    owner: { uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 },
-    logger: new Logger("test"),
-  });
+  const archive = await writeArchive(stagingRoot, base, archiveOptions("gzip"));
   const listing = sh([
     "tar",
     "--list",
@@ -169,14 +174,7 @@ describe("files task", () => {
     rmSync(join(source, "app", "secret.key"));
     writeFileSync(join(stagingRoot, "manifest.json"), "{}\n");
     const logged = captureLog();
-    const archive = await writeArchive(stagingRoot, base, {
-      hostname: "web01",
-      time,
-      compression: { algorithm: "zstd" },
-      tools,
-      owner: { uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 },
-      logger: new Logger("test"),
-    });
+    const archive = await writeArchive(stagingRoot, base, archiveOptions("zstd"));
     const lines = logged();
     expect(lines.join("\n")).toMatch(/WARN .*secret\.key.*No such file/);
     const listing = sh(["tar", "--list", "--file", archive.path]);
@@ -194,14 +192,7 @@ describe("files task", () => {
     // the lifecycle removes a failed service's staged dir
     rmSync(context.outputDir, { recursive: true });
     writeFileSync(join(stagingRoot, "manifest.json"), "{}\n");
-    const archive = await writeArchive(stagingRoot, base, {
-      hostname: "web01",
-      time,
-      compression: { algorithm: "gzip" },
-      tools,
-      owner: { uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 },
-      logger: new Logger("test"),
-    });
+    const archive = await writeArchive(stagingRoot, base, archiveOptions("gzip"));
     expect(sh(["tar", "--list", "--file", archive.path]).split("\n").filter(Boolean).sort()).toEqual([
       "./",
       "./manifest.json",
