@@ -14,6 +14,7 @@ import {
   ftruncateSync,
   mkdirSync,
   openSync,
+  readdirSync,
   readFileSync,
   rmSync,
   statSync,
@@ -46,8 +47,8 @@ export function describeHostFilesystem(path: string): string {
   if (!type.startsWith("ext")) return `${type} (${source})`;
   // jbd2 lists every journaled ext4 device by name
   const device = source.replace(/^\/dev\//, "");
-  const journals = existsSync("/proc/fs/jbd2") ? runChecked(["ls", "/proc/fs/jbd2"]) : "";
-  const isJournaled = journals.split("\n").some((name) => name.startsWith(`${device}-`));
+  const journals = existsSync("/proc/fs/jbd2") ? readdirSync("/proc/fs/jbd2") : [];
+  const isJournaled = journals.some((name) => name.startsWith(`${device}-`));
   return `ext4 ${isJournaled ? "with" : "without"} a journal (${source})`;
 }
 

@@ -261,15 +261,14 @@ export async function pullHost(options: HostPullOptions): Promise<HostPullResult
       if (options.isDryRun || host.after_ingest === "keep") {
         const known = await verdict;
         if (known.kind === "stored") return upToDate(known.newestTag);
-      }
-      if (options.isDryRun) {
-        const known = await verdict;
-        if (known.kind === "missing") await createRepository();
-        logger.info(
-          `Would fetch "${archive.name}" (${archive.size ?? "?"} bytes) into "${dataDir}" and store it in "${host.repository}"`,
-        );
-        status = "ok";
-        return finish();
+        if (options.isDryRun) {
+          if (known.kind === "missing") await createRepository();
+          logger.info(
+            `Would fetch "${archive.name}" (${archive.size ?? "?"} bytes) into "${dataDir}" and store it in "${host.repository}"`,
+          );
+          status = "ok";
+          return finish();
+        }
       }
 
       await mkdir(workDir, { recursive: true, mode: 0o700 });

@@ -12,6 +12,7 @@
 import { Readable } from "node:stream";
 import type { SFTPWrapper } from "ssh2";
 import { BackupError, errorMessage } from "../lib/errors.ts";
+import { collectGarbageEvery } from "../lib/gc.ts";
 
 /** How a remote file is read. */
 export interface SftpReadStreamOptions {
@@ -53,7 +54,7 @@ export class SftpReadStream extends Readable {
   private outstandingReads = 0;
   private isWanted = false;
   private isEndReached = false;
-  private bytesSinceCollection = 0;
+  private readonly collectGarbage: (bytes: number) => void;
   private idleTimer: ReturnType<typeof setTimeout> | undefined;
 
   constructor(sftp: SFTPWrapper, path: string, options: SftpReadStreamOptions) {
@@ -62,6 +63,9 @@ export class SftpReadStream extends Readable {
     this.path = path;
     this.options = options;
     this.nextPosition = options.start ?? 0;
+    this.collectGarbage = collectGarbageEvery(
+      options.collectGarbageEveryBytes ?? defaultCollectGarbageEveryBytes,
+    );
   }
 
   override _construct(callback: (error?: Error | null) => void): void {
@@ -100,7 +104,7 @@ export class SftpReadStream extends Readable {
       const slot = this.slots.shift() as ReadSlot;
       if (slot.filled > 0) {
         this.isWanted = this.push(slot.buffer.subarray(0, slot.filled));
-        this.collectGarbageEvery(slot.filled);
+        this.collectGarbage(slot.filled);
       }
       if (slot.isEndOfFile) {
         this.isEndReached = true;
@@ -123,16 +127,6 @@ export class SftpReadStream extends Readable {
       this.slots.push(slot);
       this.requestRead(slot);
     }
-  }
-
-  /** Runs a full collection once enough bytes went through since the last one (see the module comment). */
-  private collectGarbageEvery(bytes: number): void {
-    const every = this.options.collectGarbageEveryBytes ?? defaultCollectGarbageEveryBytes;
-    if (every <= 0) return;
-    this.bytesSinceCollection += bytes;
-    if (this.bytesSinceCollection < every) return;
-    this.bytesSinceCollection = 0;
-    Bun.gc(true);
   }
 
   /** Asks for the unfilled rest of a slot; a short answer asks again, an empty one marks the end. */

@@ -98,3 +98,19 @@ function startInlineDecompressor(compression: Compression): Decompressor {
     kill: () => transform.destroy(new Error("decompression stopped")),
   };
 }
+
+/** Resolves when a decompressor's input (any writable) can take more data, has closed, or signal aborts (writing would never resume). */
+export function waitForDrain(stream: Writable, signal: AbortSignal): Promise<void> {
+  if (stream.closed || stream.destroyed || signal.aborted) return Promise.resolve();
+  return new Promise((resolve) => {
+    const done = () => {
+      stream.off("drain", done);
+      stream.off("close", done);
+      signal.removeEventListener("abort", done);
+      resolve();
+    };
+    stream.on("drain", done);
+    stream.on("close", done);
+    signal.addEventListener("abort", done, { once: true });
+  });
+}

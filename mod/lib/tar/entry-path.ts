@@ -9,6 +9,12 @@ export interface PathLimits {
   maxPathBytes: number;
 }
 
+/**
+ * The caps of the server's unpack: deeper or longer names are refused (4000 bytes leave room for the
+ * target directory below PATH_MAX). The client's read-back check applies the same.
+ */
+export const defaultPathLimits: PathLimits = { maxDepth: 512, maxPathBytes: 4000 };
+
 /** A validated name relative to the target directory. */
 export interface EntryPath {
   /** The components joined by "/", one char per byte; "" for the archive root ("./"). */

@@ -3,7 +3,6 @@
 // decompression and extraction overlap. On any error the caller removes the target (removeTree).
 
 import { createHash } from "node:crypto";
-import type { Writable } from "node:stream";
 import { BackupError, errorMessage } from "../../lib/errors.ts";
 import type { Logger } from "../../lib/log.ts";
 import {
@@ -11,7 +10,9 @@ import {
   type Decompressor,
   type DecompressorMode,
   startDecompressor,
+  waitForDrain,
 } from "../../lib/tar/decompressor.ts";
+import { defaultPathLimits } from "../../lib/tar/entry-path.ts";
 import { TarParser } from "../../lib/tar/parser.ts";
 import { Extractor } from "./extractor.ts";
 import { prepareTargetDirectory } from "./targetDirectory.ts";
@@ -56,9 +57,6 @@ export interface UnpackResult {
   manifest?: unknown;
 }
 
-export const defaultMaxDepth = 512;
-export const defaultMaxPathBytes = 4000;
-
 /** Compressed bytes as they arrive (a Node Readable is one). */
 export type ArchiveSource = AsyncIterable<Uint8Array>;
 
@@ -72,8 +70,8 @@ export async function unpackArchive(source: ArchiveSource, options: UnpackOption
   if (options.signal?.aborted) throw abortError(options.signal);
   prepareTargetDirectory(options.targetDir);
   const extractor = new Extractor(options.targetDir, {
-    maxDepth: options.maxDepth ?? defaultMaxDepth,
-    maxPathBytes: options.maxPathBytes ?? defaultMaxPathBytes,
+    maxDepth: options.maxDepth ?? defaultPathLimits.maxDepth,
+    maxPathBytes: options.maxPathBytes ?? defaultPathLimits.maxPathBytes,
     preserveOwners: options.preserveOwners ?? process.geteuid?.() === 0,
   });
   const parser = new TarParser(extractor, { maxBytes: options.maxBytes, maxEntries: options.maxEntries });
@@ -123,7 +121,7 @@ export async function unpackArchive(source: ArchiveSource, options: UnpackOption
           continue;
         }
         if (!decompressor.input.write(chunk)) {
-          await unlessAborted(drainOf(decompressor.input, contentFailure.signal), abort.signal, aborted);
+          await unlessAborted(waitForDrain(decompressor.input, contentFailure.signal), abort.signal, aborted);
         }
       }
       if (contentError === undefined) decompressor.input.end();
@@ -244,22 +242,6 @@ function parseManifest(bytes: Uint8Array): unknown {
 /** Returns the error for an aborted unpack. */
 function abortError(signal: AbortSignal | undefined): BackupError {
   return new BackupError("Cannot unpack archive: aborted", { cause: signal?.reason });
-}
-
-/** Resolves when a writable can take more data, has closed, or the signal aborts (writing would never resume). */
-function drainOf(stream: Writable, signal: AbortSignal): Promise<void> {
-  if (stream.closed || stream.destroyed || signal.aborted) return Promise.resolve();
-  return new Promise((resolve) => {
-    const done = () => {
-      stream.off("drain", done);
-      stream.off("close", done);
-      signal.removeEventListener("abort", done);
-      resolve();
-    };
-    stream.on("drain", done);
-    stream.on("close", done);
-    signal.addEventListener("abort", done, { once: true });
-  });
 }
 
 /**
