@@ -106,6 +106,9 @@ export async function checkArchive(
     stop.abort();
     decompressor.kill();
     await parsed.catch(() => undefined);
+    if (options.signal?.aborted) {
+      throw new BackupError(`Cannot verify the archive "${path}": interrupted`, { cause: error });
+    }
     throw new BackupError(`Cannot verify the archive "${path}": ${errorMessage(error)}`, {
       hint: "the archive was not published; look for disk errors or a full disk, and run backupctl client run again",
       cause: error,

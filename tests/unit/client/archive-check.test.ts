@@ -93,6 +93,22 @@ describe("checkArchive", () => {
     expect(error.message).toContain("no ./manifest.json");
   });
 
+  test("an aborted check says it was interrupted, without the disk-error hint", async () => {
+    const bytes = compress(archive(manifest, dump), "gzip");
+    const controller = new AbortController();
+    controller.abort(new Error("SIGINT"));
+    const error = await checkArchive(writeArchiveFile(bytes), "gzip", {
+      logger,
+      signal: controller.signal,
+    }).then(
+      () => undefined,
+      (reason: unknown) => reason,
+    );
+    expect(error).toBeInstanceOf(BackupError);
+    expect((error as BackupError).message).toContain("interrupted");
+    expect((error as BackupError).hint).toBeUndefined();
+  });
+
   test("refuses a file that is not compressed as announced", async () => {
     await refusal(compress(archive(manifest), "zstd"), "gzip");
   });
