@@ -8,7 +8,7 @@
 import { createHash } from "node:crypto";
 import { createReadStream } from "node:fs";
 import { BackupError, errorMessage } from "../lib/errors.ts";
-import { collectGarbageEvery } from "../lib/gc.ts";
+import { defaultCollectionPace, pacedCollector } from "../lib/gc.ts";
 import type { Logger } from "../lib/log.ts";
 import { type Compression, startDecompressor, waitForDrain } from "../lib/tar/decompressor.ts";
 import { defaultPathLimits, hasTrailingSlash, normalizeEntryPath } from "../lib/tar/entry-path.ts";
@@ -78,7 +78,7 @@ export async function checkArchive(
   const readSignal = options.signal ? AbortSignal.any([options.signal, stop.signal]) : stop.signal;
   let bytes = 0;
   // the read and decompressed buffers: without it a 1 GiB archive lifted the run's peak from ~160 to ~240 MiB
-  const collectGarbage = collectGarbageEvery(64 * 1024 * 1024);
+  const collectGarbage = pacedCollector(defaultCollectionPace);
 
   /** Feeds the file to the hash and the decompressor, with backpressure. */
   async function feed(): Promise<void> {

@@ -5,14 +5,13 @@
 //
 // Memory: ssh2 allocates a decipher and fresh buffers for every ~32 KiB packet, and each read slot is
 // a fresh buffer. JavaScriptCore collects that garbage lazily, so a 700 MB download let the process
-// grow to 260-290 MiB although less than 4 MiB is ever live; a full collection after every 16 MiB
-// delivered keeps the peak near 150 MiB, whatever the archive size, for about 0.5 s per GiB
-// (measured with scripts/bench, docs/performance.md).
+// grow to 260-290 MiB although less than 4 MiB is ever live; paced full collections (lib/gc.ts) keep
+// the peak near 175 MiB whatever the archive size (measured with scripts/bench, docs/performance.md).
 
 import { Readable } from "node:stream";
 import type { SFTPWrapper } from "ssh2";
 import { BackupError, errorMessage } from "../lib/errors.ts";
-import { collectGarbageEvery } from "../lib/gc.ts";
+import { type CollectionPace, defaultCollectionPace, pacedCollector } from "../lib/gc.ts";
 
 /** How a remote file is read. */
 export interface SftpReadStreamOptions {
@@ -28,11 +27,9 @@ export interface SftpReadStreamOptions {
   concurrency: number;
   /** Names the file and server in errors: `"/srv/a.tar.gz" on web01:22`. */
   description: string;
-  /** Run a full garbage collection after this many bytes delivered (default 16 MiB; 0: never). */
-  collectGarbageEveryBytes?: number;
+  /** When to run a full garbage collection (default lib/gc's; false: never). */
+  garbageCollection?: CollectionPace | false;
 }
-
-const defaultCollectGarbageEveryBytes = 16 * 1024 * 1024;
 
 /** One read request: a fixed byte range, filled by one or more SFTP reads. */
 interface ReadSlot {
@@ -63,9 +60,7 @@ export class SftpReadStream extends Readable {
     this.path = path;
     this.options = options;
     this.nextPosition = options.start ?? 0;
-    this.collectGarbage = collectGarbageEvery(
-      options.collectGarbageEveryBytes ?? defaultCollectGarbageEveryBytes,
-    );
+    this.collectGarbage = pacedCollector(options.garbageCollection ?? defaultCollectionPace);
   }
 
   override _construct(callback: (error?: Error | null) => void): void {

@@ -137,15 +137,16 @@ describe("SftpReadStream", () => {
     expect(((error as Error).cause as { code?: number }).code).toBe(2);
   });
 
-  test("runs a full garbage collection after each collectGarbageEveryBytes delivered, and none when it is 0", async () => {
+  test("runs full garbage collections at the given pace, and none when it is false", async () => {
     const data = randomBytes(100_000);
     const collect = spyOn(Bun, "gc");
     try {
-      const every = { ...baseOptions, collectGarbageEveryBytes: 40_000 };
+      const pace = { checkEveryBytes: 40_000, rssLimitBytes: 0, minIntervalBytes: 40_000 };
+      const every = { ...baseOptions, garbageCollection: pace };
       expect(await digest(new SftpReadStream(fakeSftp(data).sftp, "/a", every))).toBe(sha256(data));
       expect(collect.mock.calls).toEqual([[true], [true]]);
       collect.mockClear();
-      const never = { ...baseOptions, collectGarbageEveryBytes: 0 };
+      const never = { ...baseOptions, garbageCollection: false as const };
       expect(await digest(new SftpReadStream(fakeSftp(data).sftp, "/a", never))).toBe(sha256(data));
       expect(collect).not.toHaveBeenCalled();
     } finally {
