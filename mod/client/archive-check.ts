@@ -58,7 +58,7 @@ class NameCheckSink implements TarSink {
 export async function checkArchive(
   path: string,
   compression: Compression,
-  options: { logger: Logger; signal?: AbortSignal },
+  options: { logger: Logger; signal?: AbortSignal; zstdCommand?: readonly string[] },
 ): Promise<ArchiveCheck> {
   const hash = createHash("sha256");
   const sink = new NameCheckSink();
@@ -72,6 +72,7 @@ export async function checkArchive(
     mode: compression === "zstd" ? "process" : "inline",
     logger: options.logger,
     signal: options.signal,
+    ...(compression === "zstd" && options.zstdCommand ? { command: options.zstdCommand } : {}),
   });
   // stops the read when the other side failed
   const stop = new AbortController();

@@ -173,6 +173,7 @@ export async function writeArchive(
     const { sha256, bytes: size } = await checkArchive(partialPath, options.compression.algorithm, {
       logger,
       signal: options.signal,
+      zstdCommand: tools.zstd_cmd,
     });
     await chown(partialPath, options.owner.uid, options.owner.gid);
     await chmod(partialPath, 0o640);

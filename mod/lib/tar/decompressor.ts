@@ -39,19 +39,26 @@ export interface DecompressorOptions {
   signal?: AbortSignal;
   /** Search path for the tools (default $PATH). */
   searchPath?: string;
+  /** The tool's argv prefix in mode "process" (the client's tools.zstd_cmd); default zstd, or pigz or gzip as found. */
+  command?: readonly string[];
 }
 
-/** Returns the argv that decompresses to stdout; pigz when it is installed (its reader and writer threads make it faster than gzip). */
-export function decompressorArgv(compression: Compression, options: { hasPigz: boolean }): string[] {
-  if (compression === "zstd") return ["zstd", "--decompress", "--stdout", "--quiet"];
-  return options.hasPigz ? ["pigz", "--decompress", "--stdout"] : ["gzip", "--decompress", "--stdout"];
+/** Returns the argv that decompresses to stdout: command when given, else pigz when it is installed (its reader and writer threads make it faster than gzip). */
+export function decompressorArgv(
+  compression: Compression,
+  options: { hasPigz: boolean; command?: readonly string[] },
+): string[] {
+  if (compression === "zstd")
+    return [...(options.command ?? ["zstd"]), "--decompress", "--stdout", "--quiet"];
+  const tool = options.command ?? [options.hasPigz ? "pigz" : "gzip"];
+  return [...tool, "--decompress", "--stdout"];
 }
 
 /** Starts a decompressor. Throws BackupError when the tool cannot be started. */
 export function startDecompressor(compression: Compression, options: DecompressorOptions): Decompressor {
   if ((options.mode ?? "inline") === "inline") return startInlineDecompressor(compression);
-  const hasPigz = which("pigz", options.searchPath) !== undefined;
-  const argv = decompressorArgv(compression, { hasPigz });
+  const hasPigz = options.command === undefined && which("pigz", options.searchPath) !== undefined;
+  const argv = decompressorArgv(compression, { hasPigz, command: options.command });
   const handle = spawnStream(argv, {
     stdin: "pipe",
     stdout: "pipe",

@@ -4,7 +4,7 @@
 
 import { afterEach, beforeEach, describe, expect, test } from "bun:test";
 import { randomBytes } from "node:crypto";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { checkArchive } from "../../../mod/client/archive-check.ts";
@@ -49,6 +49,30 @@ describe("checkArchive", () => {
       expect(result).toEqual({ sha256: sha256(bytes), bytes: bytes.length, entries: 3 });
     });
   }
+
+  test("reads a zstd archive back with the configured zstd command (tools.zstd_cmd), not zstd from PATH", async () => {
+    const bytes = compress(archive(member({ name: "./", type: "5" }), manifest, dump), "zstd");
+    const marker = join(root, "wrapper-ran");
+    const wrapper = join(root, "my-zstd");
+    writeFileSync(wrapper, `#!/bin/sh\necho "$@" > '${marker}'\nexec zstd "$@"\n`, { mode: 0o755 });
+    const result = await checkArchive(writeArchiveFile(bytes), "zstd", { logger, zstdCommand: [wrapper] });
+    expect(result.sha256).toBe(sha256(bytes));
+    expect(readFileSync(marker, "utf8").trim()).toBe("--decompress --stdout --quiet");
+  });
+
+  test("a configured zstd command that does not exist fails the read-back, naming it", async () => {
+    const bytes = compress(archive(manifest, dump), "zstd");
+    const missing = join(root, "no-such-zstd");
+    const error = await checkArchive(writeArchiveFile(bytes), "zstd", {
+      logger,
+      zstdCommand: [missing],
+    }).then(
+      () => undefined,
+      (reason: unknown) => reason,
+    );
+    expect(error).toBeInstanceOf(BackupError);
+    expect(String(error)).toContain("no-such-zstd");
+  });
 
   test("refuses a gzip stream cut short", async () => {
     const bytes = compress(archive(manifest, dump), "gzip");
