@@ -3,7 +3,7 @@
 // their output parsed (output.ts) and their failures sorted into kinds (failure.ts).
 
 import { readFileSync } from "node:fs";
-import { errorMessage } from "../lib/errors.ts";
+import { BackupError, errorMessage } from "../lib/errors.ts";
 import { type RunResult, run } from "../lib/exec.ts";
 import { type Logger, type LogLevel, log, registerSecret } from "../lib/log.ts";
 import {
@@ -19,13 +19,17 @@ import { type BackupSummary, parseBackupSummary, parseSnapshots, type Snapshot }
 export { classifyResticFailure, ResticError, type ResticFailureKind } from "./failure.ts";
 export { type BackupSummary, parseBackupSummary, parseSnapshots, type Snapshot } from "./output.ts";
 
-/** Where and how restic runs; the password reaches restic only as RESTIC_PASSWORD_FILE. */
+/**
+ * Where and how restic runs. The password reaches restic only as RESTIC_PASSWORD_FILE, and the
+ * repository (which args.ts names with --repo=) as RESTIC_REPOSITORY: a backend URL may carry
+ * credentials (rest:https://user:secret@host/), and a command line is readable by every local user.
+ */
 export interface ResticRunOptions {
   /** The repository the args name, for messages. */
   repository: string;
   passwordFile: string;
-  /** The restic executable (default "restic", looked up in PATH). */
-  resticCommand?: string;
+  /** The restic command line, an argv prefix (default ["restic"], looked up in PATH): `tools.restic_cmd`. */
+  resticCommand?: readonly string[];
   /** restic's cache directory (--cache-dir); restic's default (~/.cache/restic) when absent. */
   cacheDir?: string;
   logger?: Logger;
@@ -76,11 +80,12 @@ export async function runRestic(
   args: readonly string[],
   options: ResticRunOptions & ResticCommandOptions,
 ): Promise<ResticResult> {
-  const argv = [options.resticCommand ?? "restic", ...cacheArgs(options.cacheDir), ...args];
+  const { repository, rest } = takeRepository(args);
+  const argv = [...(options.resticCommand ?? ["restic"]), ...cacheArgs(options.cacheDir), ...rest];
   registerPasswordFileSecret(options.passwordFile);
   try {
     const result = await run(argv, {
-      env: resticEnvironment(options.passwordFile),
+      env: { ...resticEnvironment(options.passwordFile), RESTIC_REPOSITORY: repository },
       stdout: options.stdout ?? "capture",
       stderrLevel: options.stderrLevel ?? "warn",
       okExitCodes: [0, partialExitCode],
@@ -189,6 +194,17 @@ export async function initRepository(options: ResticRunOptions): Promise<void> {
     description: "create repository",
   });
   if (!result.skipped) logger.info(`created restic repository "${options.repository}"`);
+}
+
+/** Takes the --repo= argument out of args (it goes to restic as RESTIC_REPOSITORY). Throws BackupError unless args name exactly one repository. */
+function takeRepository(args: readonly string[]): { repository: string; rest: string[] } {
+  const flag = "--repo=";
+  const named = args.filter((arg) => arg.startsWith(flag));
+  const [first] = named;
+  if (named.length !== 1 || first === undefined) {
+    throw new BackupError(`Cannot run restic: the command names ${named.length} repositories, not one`);
+  }
+  return { repository: first.slice(flag.length), rest: args.filter((arg) => arg !== first) };
 }
 
 /** Returns the global arguments for a cache directory. */

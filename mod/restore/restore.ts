@@ -53,7 +53,7 @@ export async function runRestore(
   const restic: ResticRunOptions = {
     repository: host.repository,
     passwordFile: host.password_file,
-    resticCommand: config.restic.restic_cmd[0] ?? "restic",
+    resticCommand: config.restic.restic_cmd,
     cacheDir: join(config.global.state_dir, "restic-cache"),
     logger,
     ...(options.signal ? { signal: options.signal } : {}),

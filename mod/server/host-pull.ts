@@ -110,7 +110,7 @@ function resticOptions(options: HostPullOptions, logger: Logger): ResticRunOptio
   return {
     repository: host.repository,
     passwordFile: host.password_file,
-    resticCommand: config.restic.restic_cmd[0] ?? "restic",
+    resticCommand: config.restic.restic_cmd,
     cacheDir: join(config.global.state_dir, "restic-cache"),
     logger,
     signal: options.signal,

@@ -200,7 +200,7 @@ async function readSnapshots(
   const result = await runRestic(args, {
     repository: host.repository,
     passwordFile: host.password_file,
-    resticCommand: config.restic.restic_cmd[0] ?? "restic",
+    resticCommand: config.restic.restic_cmd,
     logger: options.logger,
     ...(options.signal ? { signal: options.signal } : {}),
     timeoutMs: repositoryReadTimeoutMs,

@@ -365,10 +365,37 @@ describe("runner.ts with real restic", () => {
     async () => {
       const options = freshRepository();
       const error = await caught(() =>
-        listSnapshotsIfRepository({ ...options, resticCommand: join(root, "no-restic") }),
+        listSnapshotsIfRepository({ ...options, resticCommand: [join(root, "no-restic")] }),
       );
       expect(error.kind).toBe("failed");
       expect(error.message).toContain("no-restic");
+    },
+    slow,
+  );
+
+  test(
+    "the repository reaches restic as RESTIC_REPOSITORY, never on its command line, and the whole restic_cmd prefix runs",
+    async () => {
+      const options = await harnessRepository();
+      // a restic_cmd of several words: env sets a marker, then a wrapper records what restic gets
+      const record = join(root, "restic-call");
+      const wrapper = join(root, "restic-wrapper");
+      writeFileSync(
+        wrapper,
+        `#!/bin/sh\nprintf '%s\\n' "$BKPCTL_PREFIX_MARK" "$RESTIC_REPOSITORY" "$@" > '${record}'\nexec restic "$@"\n`,
+        { mode: 0o755 },
+      );
+      const snapshots = await listSnapshots({
+        ...options,
+        resticCommand: ["env", "BKPCTL_PREFIX_MARK=prefix-ran", wrapper],
+      });
+      expect(snapshots).toEqual([]);
+      const [mark, environmentRepository, ...argv] = readFileSync(record, "utf8").trimEnd().split("\n");
+      expect(mark).toBe("prefix-ran");
+      expect(environmentRepository).toBe(options.repository);
+      expect(argv).toContain("snapshots");
+      expect(argv.join(" ")).not.toContain(options.repository);
+      expect(argv.some((argument) => argument.startsWith("--repo"))).toBe(false);
     },
     slow,
   );
