@@ -66,7 +66,11 @@ async function makeFleet(
     repositories: {},
   };
   const wrapper = join(dir, "restic-logged");
-  writeFileSync(wrapper, `#!/bin/sh\nprintf '%s\\n' "$*" >> '${fleet.callLog}'\nexec restic "$@"\n`);
+  // backupctl names the repository in RESTIC_REPOSITORY, never in argv: the log line shows both
+  writeFileSync(
+    wrapper,
+    `#!/bin/sh\nprintf '%s\\n' "--repo=$RESTIC_REPOSITORY $*" >> '${fleet.callLog}'\nexec restic "$@"\n`,
+  );
   chmodSync(wrapper, 0o755);
   const keyFile = join(dir, "id_ed25519");
   writeFileSync(keyFile, "not used by maintain\n", { mode: 0o600 });
