@@ -10,7 +10,7 @@ import { join } from "node:path";
 import type { ServerConfig, ServerHostConfig } from "../config/server.ts";
 import { BackupError, errorMessage } from "../lib/errors.ts";
 import type { Logger } from "../lib/log.ts";
-import { formatAge } from "../lib/time.ts";
+import { formatAge, parseArchiveTimestamp } from "../lib/time.ts";
 import { partialTag } from "../restic/args.ts";
 import { acquireRepositoryLock } from "../restic/repository-lock.ts";
 import {
@@ -23,7 +23,7 @@ import { isNoSuchFile, SftpSession } from "../ssh/session.ts";
 import { cleanUpClient } from "./after-ingest.ts";
 import { waitForClientUnlock } from "./lock-check.ts";
 import { newestTimestampTag, parseSidecar, type RemoteArchive, selectNewestArchive } from "./select.ts";
-import type { PullAttempt } from "./state.ts";
+import { type PullAttempt, readHostState } from "./state.ts";
 import { removeTree } from "./unpack/targetDirectory.ts";
 import { unpackArchive } from "./unpack/unpackArchive.ts";
 
@@ -74,6 +74,17 @@ async function newestInDone(
     if (isNoSuchFile(error)) return undefined;
     throw error;
   }
+}
+
+/** Returns the archive the last successful pull of host stored, from the server's state; undefined when none is recorded or the state cannot be read. */
+async function lastStoredArchive(
+  stateDir: string,
+  hostname: string,
+): Promise<Pick<RemoteArchive, "name" | "timestamp" | "time"> | undefined> {
+  const stored = (await readHostState(stateDir, hostname).catch(() => undefined))?.last_success;
+  const time = stored?.archive_timestamp ? parseArchiveTimestamp(stored.archive_timestamp) : undefined;
+  if (!stored?.archive || !stored.archive_timestamp || !time) return undefined;
+  return { name: stored.archive, timestamp: stored.archive_timestamp, time };
 }
 
 /** Reads and checks the archive's sidecar; returns the sha256 it names. Throws BackupError when it is missing, too large or malformed. */
@@ -181,14 +192,20 @@ export async function pullHost(options: HostPullOptions): Promise<HostPullResult
     }
     const archive: RemoteArchive | undefined = selection.newest;
     if (!archive) {
-      // after_ingest "move" puts stored archives into done/: finding the newest there means nothing new
-      const stored = await newestInDone(
+      // after_ingest "move" puts stored archives into done/; "delete" leaves only this server's record
+      // of what it stored (consulted only when the listing held no refused archive: that deserves a failure)
+      const inDone = await newestInDone(
         session,
         host.remote_tar_dir,
         host.hostname,
         now(),
         config.global.max_clock_skew,
       );
+      const stored =
+        inDone ??
+        (selection.refused.length === 0
+          ? await lastStoredArchive(config.global.state_dir, host.hostname)
+          : undefined);
       if (stored) {
         attempt.archive = stored.name;
         attempt.archive_timestamp = stored.timestamp;
@@ -199,7 +216,8 @@ export async function pullHost(options: HostPullOptions): Promise<HostPullResult
           );
         }
         status = "up-to-date";
-        logger.info(`No new archive: the newest, "${stored.name}", was stored before and is in done/`);
+        const where = inDone ? "is in done/" : `is gone from the client (after_ingest: ${host.after_ingest})`;
+        logger.info(`No new archive: the newest, "${stored.name}", was stored before and ${where}`);
         return finish();
       }
       throw new BackupError(`No complete archive of "${host.hostname}" in "${host.remote_tar_dir}"`, {

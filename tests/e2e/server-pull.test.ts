@@ -8,6 +8,7 @@ import {
   existsSync,
   mkdirSync,
   readdirSync,
+  readFileSync,
   rmdirSync,
   rmSync,
   symlinkSync,
@@ -297,4 +298,43 @@ describe("server pull", () => {
     expect(existsSync(join(tempBase, "client1", "data"))).toBe(false);
     expect(existsSync(join(client.sshd.root, archive))).toBe(true);
   }, 60_000);
+
+  test("with after_ingest delete, a pull that finds nothing new is up to date by the server's own record, not a failure; with nothing ever stored it still fails", async () => {
+    const client = clients[1] as (typeof clients)[number];
+    const doneDir = join(client.sshd.root, "done");
+    // only what this test stores: no done/ to fall back on, no older archive left by the tests above
+    for (const name of readdirSync(doneDir)) rmSync(join(doneDir, name));
+    for (const name of readdirSync(client.sshd.root).filter((entry) => entry.includes(".tar."))) {
+      rmSync(join(client.sshd.root, name));
+    }
+    writeServerConfig({ hosts: { after_ingest: "delete" } });
+    try {
+      expect(await clientRun(client)).toBe(0);
+      const pull = ["server", "pull", "--config-dir", serverConfigDir, "--host", client.name];
+      const storing = await runBinary(pull);
+      expect(storing.exitCode).toBe(0);
+      expect(readdirSync(client.sshd.root).filter((name) => name.includes(".tar."))).toEqual([]);
+      const stored = JSON.parse(
+        readFileSync(join(stateDir, "server", "hosts", `${client.name}.json`), "utf8"),
+      );
+
+      const again = await runBinary(pull);
+      expect(again.exitCode).toBe(0);
+      expect(again.stderr).toContain(`No new archive: the newest, "${stored.last_success.archive}"`);
+      expect(again.stderr).toContain("is gone from the client (after_ingest: delete)");
+      const state = JSON.parse(
+        readFileSync(join(stateDir, "server", "hosts", `${client.name}.json`), "utf8"),
+      );
+      expect(state.last_attempt.status).toBe("up-to-date");
+      expect(state.last_success.snapshot_id).toBe(stored.last_success.snapshot_id);
+
+      // the record is all it goes by: without it, nothing on the client is still a failure
+      rmSync(join(stateDir, "server", "hosts", `${client.name}.json`));
+      const unknown = await runBinary(pull);
+      expect(unknown.exitCode).not.toBe(0);
+      expect(unknown.stderr).toContain(`No complete archive of "${client.name}"`);
+    } finally {
+      writeServerConfig();
+    }
+  }, 120_000);
 });
