@@ -24,8 +24,8 @@ import { cleanUpClient } from "./after-ingest.ts";
 import { waitForClientUnlock } from "./lock-check.ts";
 import { newestTimestampTag, parseSidecar, type RemoteArchive, selectNewestArchive } from "./select.ts";
 import { type PullAttempt, readHostState } from "./state.ts";
-import { removeTree } from "./unpack/targetDirectory.ts";
-import { unpackArchive } from "./unpack/unpackArchive.ts";
+import { removeTree } from "./unpack/target-directory.ts";
+import { unpackArchive } from "./unpack/unpack-archive.ts";
 
 /** What pullHost needs. */
 export interface HostPullOptions {

@@ -614,7 +614,7 @@ export const defectsFound: { cases: string; defect: string; fix: string }[] = [
     cases: "#14",
     defect:
       "A hostile SFTP server that leaves out the size attribute and never ends the file kept a host's pull running forever: after the unpacked-bytes cap, the rest of the stream was still hashed.",
-    fix: "in 4fd0db4 (mod/server/unpack/unpackArchive.ts; committed together with another change made in the same working tree)",
+    fix: "in 4fd0db4 (mod/server/unpack/unpack-archive.ts; committed together with another change made in the same working tree)",
   },
   {
     cases: "#28",

@@ -5,7 +5,7 @@ import { afterEach, beforeEach, describe, expect, test } from "bun:test";
 import { existsSync, lstatSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { BackupError } from "../../../mod/lib/errors.ts";
-import { removeTree } from "../../../mod/server/unpack/targetDirectory.ts";
+import { removeTree } from "../../../mod/server/unpack/target-directory.ts";
 import { archive, concat, gnuLongHeader, headerBlock, member, paxHeader } from "./tarWriter.ts";
 import {
   compress,

@@ -15,8 +15,8 @@ import {
 import { join } from "node:path";
 import { BackupError } from "../../../mod/lib/errors.ts";
 import { liveChildCount } from "../../../mod/lib/exec.ts";
-import { prepareTargetDirectory, removeTree } from "../../../mod/server/unpack/targetDirectory.ts";
-import { unpackArchive } from "../../../mod/server/unpack/unpackArchive.ts";
+import { prepareTargetDirectory, removeTree } from "../../../mod/server/unpack/target-directory.ts";
+import { unpackArchive } from "../../../mod/server/unpack/unpack-archive.ts";
 import { archive, member } from "./tarWriter.ts";
 import {
   compress,

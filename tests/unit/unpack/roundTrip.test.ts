@@ -19,7 +19,7 @@ import {
   writeFileSync,
 } from "node:fs";
 import { join } from "node:path";
-import { removeTree } from "../../../mod/server/unpack/targetDirectory.ts";
+import { removeTree } from "../../../mod/server/unpack/target-directory.ts";
 import {
   compress,
   makeWorkspace,

@@ -4,8 +4,8 @@
 
 import { createReadStream } from "node:fs";
 import { Logger } from "../../../mod/lib/log.ts";
-import { removeTree } from "../../../mod/server/unpack/targetDirectory.ts";
-import { unpackArchive } from "../../../mod/server/unpack/unpackArchive.ts";
+import { removeTree } from "../../../mod/server/unpack/target-directory.ts";
+import { unpackArchive } from "../../../mod/server/unpack/unpack-archive.ts";
 
 const [archivePath, target, mode = "inline"] = process.argv.slice(2);
 if (!archivePath || !target || (mode !== "process" && mode !== "inline")) {

@@ -22,7 +22,7 @@ import {
   type UnpackOptions,
   type UnpackResult,
   unpackArchive,
-} from "../../../mod/server/unpack/unpackArchive.ts";
+} from "../../../mod/server/unpack/unpack-archive.ts";
 
 /** A temp tree: root/unpack (0700) holds the target "data" and the canary dir "outside". */
 export interface Workspace {

@@ -15,7 +15,7 @@ import {
 import { defaultPathLimits } from "../../lib/tar/entry-path.ts";
 import { TarParser } from "../../lib/tar/parser.ts";
 import { Extractor } from "./extractor.ts";
-import { prepareTargetDirectory } from "./targetDirectory.ts";
+import { prepareTargetDirectory } from "./target-directory.ts";
 
 /** What unpackArchive needs. */
 export interface UnpackOptions {
