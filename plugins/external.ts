@@ -19,6 +19,13 @@ export type ExternalPluginPhase = (typeof externalPluginPhases)[number];
 /** Exit status of a plugin that does not handle the phase it was called for. */
 export const skipExitCode = 75;
 
+/**
+ * How long a quiesce phase may take. What it stops stays down until resume, so a plugin hanging there
+ * would hold the service down until systemd's TimeoutStartSec (4 h); ended after this, the service
+ * fails and resume runs, which has the same bound (mod/client/service-run.ts).
+ */
+export const defaultQuiesceTimeoutMs = 10 * 60 * 1000;
+
 /** Directories the built-in tasks write in a service's staging dir; an external task key must not take one. */
 export const reservedOutputNames = [
   "config_used",
@@ -132,11 +139,12 @@ async function runPhase(
   phase: ExternalPluginPhase,
   input: unknown,
   context: TaskContext,
-  options: { shouldCapture?: boolean } = {},
+  options: { shouldCapture?: boolean; timeoutMs?: number } = {},
 ): Promise<{ isSkipped: boolean; stdout: string }> {
   const result = await context.run([path], {
     input: JSON.stringify(input ?? null),
     env: externalPluginEnvironment(phase, context),
+    ...(options.timeoutMs !== undefined ? { timeoutMs: options.timeoutMs } : {}),
     okExitCodes: [0, skipExitCode],
     // the plugin is told about dry-run in BACKUPCTL_DRY_RUN and must then change nothing, only describe
     isDryRun: false,
@@ -180,13 +188,17 @@ async function runQuiescePhase(
   block: unknown,
   context: TaskContext,
   record: (data: Record<string, unknown>) => Promise<void>,
+  timeoutMs: number,
 ): Promise<void> {
   const data: ExternalQuiesceData = { task: block ?? null, state: null };
   // recorded before the plugin can stop anything; what it prints about what it stopped is added to the
   // same record object afterwards, which this run's resume receives (a run killed in between resumes
   // from the task block alone)
   await record(data as unknown as Record<string, unknown>);
-  const { isSkipped, stdout } = await runPhase(path, "quiesce", block, context, { shouldCapture: true });
+  const { isSkipped, stdout } = await runPhase(path, "quiesce", block, context, {
+    shouldCapture: true,
+    timeoutMs,
+  });
   const text = stdout.trim();
   if (isSkipped || text === "") return;
   let state: unknown;
@@ -217,13 +229,18 @@ async function runResumePhase(
 }
 
 /** Returns the task plugin that runs the executable at path for every phase. */
-export function createExternalPlugin(key: string, path: string): TaskPlugin<unknown> {
+export function createExternalPlugin(
+  key: string,
+  path: string,
+  options: { quiesceTimeoutMs?: number } = {},
+): TaskPlugin<unknown> {
+  const quiesceTimeoutMs = options.quiesceTimeoutMs ?? defaultQuiesceTimeoutMs;
   return {
     key,
     schema: z.unknown(),
     requiredTools: () => [path],
     dump: (block, context) => runOutputPhase(path, "dump", block, context),
-    quiesce: (block, context, record) => runQuiescePhase(path, block, context, record),
+    quiesce: (block, context, record) => runQuiescePhase(path, block, context, record, quiesceTimeoutMs),
     copy: (block, context) => runOutputPhase(path, "copy", block, context),
     resume: (data, context) => runResumePhase(path, data, context),
   };

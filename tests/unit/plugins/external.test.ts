@@ -3,12 +3,15 @@ import { chmod, chown, mkdir, symlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { BackupError } from "../../../mod/lib/errors.ts";
 import {
+  createExternalPlugin,
+  defaultQuiesceTimeoutMs,
   externalPluginEnvironment,
   externalPluginProblem,
   type FileFacts,
   findExternalPlugin,
 } from "../../../plugins/external.ts";
 import { makeTempDir, removeTempDir } from "../../harness/tmp.ts";
+import { testContext } from "./context.ts";
 
 const safeDirectory = new Map<string, FileFacts>([
   ["/opt/backup/lib/plugins", { isFile: false, mode: 0o40755, uid: 0 }],
@@ -157,4 +160,45 @@ describe("findExternalPlugin", () => {
   test("refuses a key that is a built-in output directory", () => {
     expect(() => findExternalPlugin("databases", pluginDir)).toThrow(/name of a built-in output directory/);
   });
+});
+
+describe("the quiesce phase of an external plugin", () => {
+  let root: string;
+  beforeAll(async () => {
+    root = await makeTempDir();
+    // quiesce hangs (bounded: it would end by itself after 30 s); every other phase is skipped
+    await writeFile(
+      join(root, "hanger"),
+      '#!/bin/sh\n[ "$BACKUPCTL_PHASE" = quiesce ] || exit 75\necho "stopping" >&2\nsleep 30\n',
+    );
+    await chmod(join(root, "hanger"), 0o755);
+  });
+  afterAll(async () => {
+    if (root) await removeTempDir(root);
+  });
+
+  test("is bounded by default at 10 minutes, as resume is", () => {
+    expect(defaultQuiesceTimeoutMs).toBe(10 * 60 * 1000);
+  });
+
+  test("a plugin hanging in quiesce is ended after the timeout and fails the task, its stop already recorded for resume", async () => {
+    const plugin = createExternalPlugin("hanger", join(root, "hanger"), { quiesceTimeoutMs: 500 });
+    const recorded: unknown[] = [];
+    const started = performance.now();
+    const error = await Promise.resolve(
+      plugin.quiesce?.(
+        { unit: "app" },
+        testContext(join(root, "staging"), { taskKey: "hanger" }),
+        async (data) => {
+          recorded.push(structuredClone(data));
+        },
+      ),
+    ).then(
+      () => undefined,
+      (reason: unknown) => reason,
+    );
+    expect(String(error)).toContain("timed out");
+    expect(performance.now() - started).toBeLessThan(20_000);
+    expect(recorded).toEqual([{ task: { unit: "app" }, state: null }]);
+  }, 30_000);
 });
