@@ -62,6 +62,9 @@ export const serverGlobalSchema = z.strictObject({
     .prefault(() => os.hostname())
     .describe("this server's name in mails (default: the system hostname)"),
   log_level: commonConfigShape.log_level,
+  min_free_space_mb: commonConfigShape.min_free_space_mb.describe(
+    "free space in MiB local_temp_base_dir must keep beyond a host's unpacked data (its last unpack, or the archive's size) before a download starts (default: 500)",
+  ),
   concurrency: z.int().min(1).max(64).default(2).describe("hosts pulled at the same time (default: 2)"),
   known_hosts_file: absolutePath()
     .default("/etc/backup/known_hosts")

@@ -9,6 +9,7 @@ import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import type { ServerConfig, ServerHostConfig } from "../config/server.ts";
 import { BackupError, errorMessage } from "../lib/errors.ts";
+import { ensureFreeSpace } from "../lib/free-space.ts";
 import type { Logger } from "../lib/log.ts";
 import { formatAge, parseArchiveTimestamp } from "../lib/time.ts";
 import { partialTag } from "../restic/args.ts";
@@ -85,6 +86,12 @@ async function lastStoredArchive(
   const time = stored?.archive_timestamp ? parseArchiveTimestamp(stored.archive_timestamp) : undefined;
   if (!stored?.archive || !stored.archive_timestamp || !time) return undefined;
   return { name: stored.archive, timestamp: stored.archive_timestamp, time };
+}
+
+/** Returns the bytes the unpack of archive will likely take: what the host's last unpack took, or the archive's size when that is more. */
+async function unpackEstimate(stateDir: string, hostname: string, archive: RemoteArchive): Promise<number> {
+  const state = await readHostState(stateDir, hostname).catch(() => undefined);
+  return Math.max(archive.size ?? 0, state?.last_success?.unpacked_bytes ?? 0);
 }
 
 /** Reads and checks the archive's sidecar; returns the sha256 it names. Throws BackupError when it is missing, too large or malformed. */
@@ -292,6 +299,13 @@ export async function pullHost(options: HostPullOptions): Promise<HostPullResult
       await mkdir(workDir, { recursive: true, mode: 0o700 });
       // a run killed mid-way left its data: the extractor wants a fresh, empty directory
       removeTree(dataDir);
+      // refused before the download rather than when the disk fills half-way through the unpack
+      await ensureFreeSpace(config.global.local_temp_base_dir, {
+        minFreeMb: config.global.min_free_space_mb,
+        neededBytes: await unpackEstimate(config.global.state_dir, host.hostname, archive),
+        purpose: `unpacking "${archive.name}"`,
+        hint: "free space there, lower global.min_free_space_mb, or move global.local_temp_base_dir",
+      });
       logger.info(`Fetching "${archive.name}" (${archive.size ?? "?"} bytes)`);
       const fetchStarted = performance.now();
       hasUnpacked = true;

@@ -337,4 +337,32 @@ describe("server pull", () => {
       writeServerConfig();
     }
   }, 120_000);
+
+  test("a host whose unpack would not fit in local_temp_base_dir beyond min_free_space_mb fails before its download: the archive stays on the client", async () => {
+    const client = clients[0] as (typeof clients)[number];
+    expect(await clientRun(client)).toBe(0);
+    const before = snapshots(client.name).length;
+    // 100 TiB to keep free: more than any test machine has
+    writeServerConfig({ global: { min_free_space_mb: 100 * 1024 * 1024 } });
+    try {
+      const result = await runBinary([
+        "server",
+        "pull",
+        "--config-dir",
+        serverConfigDir,
+        "--host",
+        client.name,
+      ]);
+      expect(result.exitCode).not.toBe(0);
+      expect(result.stderr).toContain(
+        `Not enough free space in "${tempBase}" for unpacking "${client.name}-`,
+      );
+      expect(result.stderr).toContain("global.min_free_space_mb");
+      expect(result.stderr).not.toContain("Fetching");
+      expect(snapshots(client.name)).toHaveLength(before);
+      expect(readdirSync(client.sshd.root).some((name) => name.endsWith(".tar.gz"))).toBe(true);
+    } finally {
+      writeServerConfig();
+    }
+  }, 120_000);
 });

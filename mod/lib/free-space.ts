@@ -1,8 +1,9 @@
-// Free-space checks of base_backup_dir: before staging (against min_free_space_mb plus an estimate
-// from the last archive) and before archiving (against what staging actually produced).
+// Free-space checks against min_free_space_mb plus an estimate: the client's base_backup_dir before
+// staging (from the last archive) and before archiving (what staging produced), and the server's
+// local_temp_base_dir before a download (what the host's last unpack took).
 
 import { statfs } from "node:fs/promises";
-import { BackupError, errorMessage } from "../lib/errors.ts";
+import { BackupError, errorMessage } from "./errors.ts";
 
 const mebibyte = 1024 * 1024;
 
@@ -18,17 +19,17 @@ export async function availableBytes(path: string): Promise<number> {
   }
 }
 
-/** Throws BackupError when fewer than minFreeMb + neededBytes are free at path. */
+/** Throws BackupError when fewer than minFreeMb + neededBytes are free at path; hint says what to change (default: the client's). */
 export async function ensureFreeSpace(
   path: string,
-  options: { minFreeMb: number; neededBytes: number; purpose: string },
+  options: { minFreeMb: number; neededBytes: number; purpose: string; hint?: string },
 ): Promise<void> {
   const available = await availableBytes(path);
   const required = options.minFreeMb * mebibyte + options.neededBytes;
   if (available < required) {
     throw new BackupError(
       `Not enough free space in "${path}" for ${options.purpose}: ${Math.floor(available / mebibyte)} MiB free, ${Math.ceil(required / mebibyte)} MiB needed (min_free_space_mb ${options.minFreeMb} + ${Math.ceil(options.neededBytes / mebibyte)} MiB estimated)`,
-      { hint: "free space there, lower min_free_space_mb, or move base_backup_dir" },
+      { hint: options.hint ?? "free space there, lower min_free_space_mb, or move base_backup_dir" },
     );
   }
 }
