@@ -4,9 +4,7 @@
 // atomically. Only verified archives are ever visible under a name the server accepts. tar reads the
 // staging dir, plus the sources that `files` tasks left for it to read in place (direct-sources.ts).
 
-import { createHash } from "node:crypto";
-import { createReadStream } from "node:fs";
-import { chmod, chown, open, readdir, rename, rm, stat } from "node:fs/promises";
+import { chmod, chown, open, readdir, rename, rm } from "node:fs/promises";
 import { basename, join } from "node:path";
 import type { Tools } from "../config/tools.ts";
 import { syncDirectory, writeFileAtomic } from "../lib/atomic.ts";

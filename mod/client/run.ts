@@ -27,6 +27,8 @@ import { resumeLeftoverQuiesce } from "./recover.ts";
 import { mailClientReport } from "./report.ts";
 import { runService, type ServiceOutcome } from "./service-run.ts";
 
+const freeSpaceHint = "free space there, lower min_free_space_mb, or move base_backup_dir";
+
 /** Options of `client run`. */
 export interface ClientRunOptions {
   configDir: string;
@@ -87,6 +89,7 @@ async function publishArchive(
     minFreeMb: config.min_free_space_mb,
     neededBytes: stagedBytes,
     purpose: "the archive",
+    hint: freeSpaceHint,
   });
   const lock = await acquireArchiveLock(baseDir, {
     logger,
@@ -194,6 +197,7 @@ export async function runClient(options: ClientRunOptions): Promise<number> {
         minFreeMb: config.min_free_space_mb,
         neededBytes: (lastRun?.staged_bytes ?? 0) + (lastRun?.archive_bytes ?? 0),
         purpose: "staging",
+        hint: freeSpaceHint,
       });
     }
 

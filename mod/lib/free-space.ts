@@ -19,17 +19,17 @@ export async function availableBytes(path: string): Promise<number> {
   }
 }
 
-/** Throws BackupError when fewer than minFreeMb + neededBytes are free at path; hint says what to change (default: the client's). */
+/** Throws BackupError when fewer than minFreeMb + neededBytes are free at path; hint says which settings to change. */
 export async function ensureFreeSpace(
   path: string,
-  options: { minFreeMb: number; neededBytes: number; purpose: string; hint?: string },
+  options: { minFreeMb: number; neededBytes: number; purpose: string; hint: string },
 ): Promise<void> {
   const available = await availableBytes(path);
   const required = options.minFreeMb * mebibyte + options.neededBytes;
   if (available < required) {
     throw new BackupError(
       `Not enough free space in "${path}" for ${options.purpose}: ${Math.floor(available / mebibyte)} MiB free, ${Math.ceil(required / mebibyte)} MiB needed (min_free_space_mb ${options.minFreeMb} + ${Math.ceil(options.neededBytes / mebibyte)} MiB estimated)`,
-      { hint: options.hint ?? "free space there, lower min_free_space_mb, or move base_backup_dir" },
+      { hint: options.hint },
     );
   }
 }

@@ -1,7 +1,16 @@
 // Small file-system helpers shared by lib and the stages: executable lookup in PATH (for the tool
 // checks, without spawning anything) and files created with an exact mode whatever the umask.
 
-import { accessSync, closeSync, constants, fchmodSync, openSync, statSync } from "node:fs";
+import {
+  accessSync,
+  closeSync,
+  constants,
+  fchmodSync,
+  lstatSync,
+  openSync,
+  type Stats,
+  statSync,
+} from "node:fs";
 import { readdir } from "node:fs/promises";
 import { delimiter, isAbsolute, join, resolve } from "node:path";
 import { errnoCode } from "./errors.ts";
@@ -73,6 +82,16 @@ export async function readDirectoryNames(path: string): Promise<string[]> {
     return await readdir(path);
   } catch (error) {
     if (errnoCode(error) === "ENOENT") return [];
+    throw error;
+  }
+}
+
+/** Returns lstat of path (never following a final symlink), or undefined when it does not exist. Throws any other error. */
+export function lstatOrUndefined(path: string | Buffer): Stats | undefined {
+  try {
+    return lstatSync(path);
+  } catch (error) {
+    if (errnoCode(error) === "ENOENT") return undefined;
     throw error;
   }
 }

@@ -125,11 +125,26 @@ const durationExpression = /^(\d+[ymdh])+$/;
 const subsetExpression = /^(\d+\/\d+|\d+(\.\d+)?%|\d+[kKmMgGtT]?)$/;
 const partExpression = /^(\d+)\/(\d+)$/;
 
+const repositoryFlag = "--repo=";
+
 /** Returns the global arguments that name the repository (a path or any backend URL). Throws BackupError when it is empty. */
 export function resticRepositoryArgs(repository: string): string[] {
   if (repository.trim() === "")
     throw new BackupError("Cannot build a restic command: the repository is empty");
-  return [`--repo=${repository}`];
+  return [`${repositoryFlag}${repository}`];
+}
+
+/**
+ * Splits the repository named by resticRepositoryArgs from the rest of args; the runner hands it to
+ * restic as RESTIC_REPOSITORY, off the command line. Throws BackupError unless args name exactly one.
+ */
+export function splitRepositoryArgs(args: readonly string[]): { repository: string; rest: string[] } {
+  const named = args.filter((arg) => arg.startsWith(repositoryFlag));
+  const [first] = named;
+  if (named.length !== 1 || first === undefined) {
+    throw new BackupError(`Cannot run restic: the command names ${named.length} repositories, not one`);
+  }
+  return { repository: first.slice(repositoryFlag.length), rest: args.filter((arg) => arg !== first) };
 }
 
 /** Returns the arguments of `restic init`. Throws BackupError when the repository is empty. */

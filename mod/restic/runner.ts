@@ -3,7 +3,7 @@
 // their output parsed (output.ts) and their failures sorted into kinds (failure.ts).
 
 import { readFileSync } from "node:fs";
-import { BackupError, errorMessage } from "../lib/errors.ts";
+import { errorMessage } from "../lib/errors.ts";
 import { type RunResult, run } from "../lib/exec.ts";
 import { type Logger, type LogLevel, log, registerSecret } from "../lib/log.ts";
 import {
@@ -12,6 +12,7 @@ import {
   resticInitArgs,
   resticSnapshotsArgs,
   type SnapshotsArgsOptions,
+  splitRepositoryArgs,
 } from "./args.ts";
 import { ResticError, toResticError } from "./failure.ts";
 import { type BackupSummary, parseBackupSummary, parseSnapshots, type Snapshot } from "./output.ts";
@@ -80,7 +81,7 @@ export async function runRestic(
   args: readonly string[],
   options: ResticRunOptions & ResticCommandOptions,
 ): Promise<ResticResult> {
-  const { repository, rest } = takeRepository(args);
+  const { repository, rest } = splitRepositoryArgs(args);
   const argv = [...(options.resticCommand ?? ["restic"]), ...cacheArgs(options.cacheDir), ...rest];
   registerPasswordFileSecret(options.passwordFile);
   try {
@@ -194,17 +195,6 @@ export async function initRepository(options: ResticRunOptions): Promise<void> {
     description: "create repository",
   });
   if (!result.skipped) logger.info(`created restic repository "${options.repository}"`);
-}
-
-/** Takes the --repo= argument out of args (it goes to restic as RESTIC_REPOSITORY). Throws BackupError unless args name exactly one repository. */
-function takeRepository(args: readonly string[]): { repository: string; rest: string[] } {
-  const flag = "--repo=";
-  const named = args.filter((arg) => arg.startsWith(flag));
-  const [first] = named;
-  if (named.length !== 1 || first === undefined) {
-    throw new BackupError(`Cannot run restic: the command names ${named.length} repositories, not one`);
-  }
-  return { repository: first.slice(flag.length), rest: args.filter((arg) => arg !== first) };
 }
 
 /** Returns the global arguments for a cache directory. */

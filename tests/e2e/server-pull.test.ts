@@ -105,6 +105,11 @@ function writeKnownHosts(keyFor: (client: { name: string; sshd: SshdHandle }) =>
   writeFileSync(knownHosts, `${lines[0]}\n${hashed}\n`, { mode: 0o600 });
 }
 
+/** Runs `server pull` with the test's server config and extra arguments. */
+function serverPull(...args: string[]) {
+  return runBinary(["server", "pull", "--config-dir", serverConfigDir, ...args]);
+}
+
 /** Runs `client run` for one client; returns the exit status. */
 async function clientRun(client: { configDir: string }): Promise<number> {
   const result = await runBinary(["client", "run", "--config-dir", client.configDir]);
@@ -167,7 +172,7 @@ afterAll(async () => {
 describe("server pull", () => {
   test("stores each client's archive as a snapshot that restores to the staged data, then moves the archive to done/", async () => {
     for (const client of clients) expect(await clientRun(client)).toBe(0);
-    const result = await runBinary(["server", "pull", "--config-dir", serverConfigDir]);
+    const result = await serverPull();
     expect(result.stderr).not.toContain("ERROR");
     expect(result.exitCode).toBe(0);
     expect(result.stdout).toContain("client1");
@@ -200,7 +205,7 @@ describe("server pull", () => {
   }, 120_000);
 
   test("a second pull with no new archive makes no snapshot and reports it", async () => {
-    const result = await runBinary(["server", "pull", "--config-dir", serverConfigDir]);
+    const result = await serverPull();
     expect(result.exitCode).toBe(0);
     expect(result.stderr).toContain("No new archive");
     for (const client of clients) expect(snapshots(client.name)).toHaveLength(1);
@@ -213,8 +218,8 @@ describe("server pull", () => {
     // as if the move after the ingest had been lost: the stored archive is the newest again
     for (const name of stored) runSync(["cp", "-p", join(doneDir, name), join(client.sshd.root, name)]);
     try {
-      const pull = ["server", "pull", "--config-dir", serverConfigDir, "--host", client.name, "--verbose"];
-      const moving = await runBinary(pull);
+      const pull = ["--host", client.name, "--verbose"];
+      const moving = await serverPull(...pull);
       expect(moving.exitCode).toBe(0);
       expect(moving.stderr).toContain("Fetching");
       expect(moving.stderr).toContain("is already stored");
@@ -222,7 +227,7 @@ describe("server pull", () => {
       expect(readdirSync(join(tempBase, client.name))).toEqual([]);
 
       writeServerConfig({ hosts: { after_ingest: "keep" } });
-      const keeping = await runBinary(pull);
+      const keeping = await serverPull(...pull);
       expect(keeping.exitCode).toBe(0);
       expect(keeping.stderr).toContain("is already stored");
       expect(keeping.stderr).not.toContain("Fetching");
@@ -240,7 +245,7 @@ describe("server pull", () => {
       client.name === "client2" ? other.sshd.hostPublicKey : client.sshd.hostPublicKey,
     );
     try {
-      const result = await runBinary(["server", "pull", "--config-dir", serverConfigDir]);
+      const result = await serverPull();
       expect(result.exitCode).toBe(3);
       expect(result.stderr).toMatch(/client2.*SHA256:/s);
       expect(snapshots("client1")).toHaveLength(2);
@@ -256,14 +261,7 @@ describe("server pull", () => {
     mkdirSync(lock);
     const mailsBefore = smtp.messages.length;
     try {
-      const result = await runBinary([
-        "server",
-        "pull",
-        "--config-dir",
-        serverConfigDir,
-        "--host",
-        "client1",
-      ]);
+      const result = await serverPull("--host", "client1");
       expect(result.exitCode).toBe(1);
       expect(result.stderr).toContain("writing an archive");
       const mails = await smtp.waitForMessages(mailsBefore + 2, 10_000);
@@ -272,7 +270,7 @@ describe("server pull", () => {
       );
       // an old lock raises a stale-lock alert
       utimesSync(lock, new Date("2026-01-01T00:00:00Z"), new Date("2026-01-01T00:00:00Z"));
-      const stale = await runBinary(["server", "pull", "--config-dir", serverConfigDir, "--host", "client1"]);
+      const stale = await serverPull("--host", "client1");
       expect(stale.exitCode).toBe(1);
       const staleMails = await smtp.waitForMessages(mailsBefore + 4, 10_000);
       expect(
@@ -291,7 +289,7 @@ describe("server pull", () => {
     const sidecar = join(client.sshd.root, `${archive}.sha256`);
     writeFileSync(sidecar, `${"0".repeat(64)}  ${archive}\n`);
     const before = snapshots("client1").length;
-    const result = await runBinary(["server", "pull", "--config-dir", serverConfigDir, "--host", "client1"]);
+    const result = await serverPull("--host", "client1");
     expect(result.exitCode).toBe(1);
     expect(result.stderr).toMatch(/sha256|checksum/i);
     expect(snapshots("client1")).toHaveLength(before);
@@ -310,15 +308,15 @@ describe("server pull", () => {
     writeServerConfig({ hosts: { after_ingest: "delete" } });
     try {
       expect(await clientRun(client)).toBe(0);
-      const pull = ["server", "pull", "--config-dir", serverConfigDir, "--host", client.name];
-      const storing = await runBinary(pull);
+      const pull = ["--host", client.name];
+      const storing = await serverPull(...pull);
       expect(storing.exitCode).toBe(0);
       expect(readdirSync(client.sshd.root).filter((name) => name.includes(".tar."))).toEqual([]);
       const stored = JSON.parse(
         readFileSync(join(stateDir, "server", "hosts", `${client.name}.json`), "utf8"),
       );
 
-      const again = await runBinary(pull);
+      const again = await serverPull(...pull);
       expect(again.exitCode).toBe(0);
       expect(again.stderr).toContain(`No new archive: the newest, "${stored.last_success.archive}"`);
       expect(again.stderr).toContain("is gone from the client (after_ingest: delete)");
@@ -330,7 +328,7 @@ describe("server pull", () => {
 
       // the record is all it goes by: without it, nothing on the client is still a failure
       rmSync(join(stateDir, "server", "hosts", `${client.name}.json`));
-      const unknown = await runBinary(pull);
+      const unknown = await serverPull(...pull);
       expect(unknown.exitCode).not.toBe(0);
       expect(unknown.stderr).toContain(`No complete archive of "${client.name}"`);
     } finally {
@@ -345,14 +343,7 @@ describe("server pull", () => {
     // 100 TiB to keep free: more than any test machine has
     writeServerConfig({ global: { min_free_space_mb: 100 * 1024 * 1024 } });
     try {
-      const result = await runBinary([
-        "server",
-        "pull",
-        "--config-dir",
-        serverConfigDir,
-        "--host",
-        client.name,
-      ]);
+      const result = await serverPull("--host", client.name);
       expect(result.exitCode).not.toBe(0);
       expect(result.stderr).toContain(
         `Not enough free space in "${tempBase}" for unpacking "${client.name}-`,

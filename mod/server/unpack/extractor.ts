@@ -25,15 +25,14 @@ import {
   futimesSync,
   lchownSync,
   linkSync,
-  lstatSync,
   lutimesSync,
   mkdirSync,
   openSync,
-  type Stats,
   symlinkSync,
   writeSync,
 } from "node:fs";
 import { BackupError, errnoCode, errorMessage } from "../../lib/errors.ts";
+import { lstatOrUndefined } from "../../lib/fs.ts";
 import {
   type EntryPath,
   hasTrailingSlash,
@@ -292,16 +291,6 @@ export class Extractor implements TarSink {
       cause: error,
       hint: code === "ENOSPC" || code === "EDQUOT" ? "the server's temp directory is full" : undefined,
     });
-  }
-}
-
-/** Returns lstat of path, or undefined when it does not exist. */
-function lstatOrUndefined(path: Buffer): Stats | undefined {
-  try {
-    return lstatSync(path);
-  } catch (error) {
-    if (errnoCode(error) === "ENOENT") return undefined;
-    throw error;
   }
 }
 

@@ -11,11 +11,11 @@ import {
   openSync,
   readdirSync,
   rmdirSync,
-  type Stats,
   unlinkSync,
 } from "node:fs";
 import { dirname, isAbsolute } from "node:path";
 import { BackupError, errnoCode, errorMessage } from "../../lib/errors.ts";
+import { lstatOrUndefined } from "../../lib/fs.ts";
 
 /** Creates the target directory (0700), or accepts an existing empty one of ours. Throws BackupError when the parent is not 0700 or the target is in use. */
 export function prepareTargetDirectory(targetDirectory: string): void {
@@ -104,16 +104,6 @@ function makeDirectoryWritable(path: Buffer): void {
     fchmodSync(fd, 0o700);
   } finally {
     closeSync(fd);
-  }
-}
-
-/** Returns lstat of path, or undefined when it does not exist. */
-function lstatOrUndefined(path: string | Buffer): Stats | undefined {
-  try {
-    return lstatSync(path);
-  } catch (error) {
-    if (errnoCode(error) === "ENOENT") return undefined;
-    throw error;
   }
 }
 
