@@ -298,7 +298,7 @@ export async function pullHost(options: HostPullOptions): Promise<HostPullResult
 
       await mkdir(workDir, { recursive: true, mode: 0o700 });
       // a run killed mid-way left its data: the extractor wants a fresh, empty directory
-      removeTree(dataDir);
+      await removeTree(dataDir);
       // refused before the download rather than when the disk fills half-way through the unpack
       await ensureFreeSpace(config.global.local_temp_base_dir, {
         minFreeMb: config.global.min_free_space_mb,
@@ -372,13 +372,14 @@ export async function pullHost(options: HostPullOptions): Promise<HostPullResult
       repositoryLock?.release();
     }
 
-    try {
-      await cleanUpClient(session, host, archive, logger);
-    } catch (cleanupError) {
+    // the client's after_ingest and the removal of the unpacked data overlap
+    const clientCleanup = cleanUpClient(session, host, archive, logger).catch((cleanupError: unknown) => {
       const warning = `The archive was stored, but after_ingest "${host.after_ingest}" failed on the client: ${errorMessage(cleanupError)}`;
       warnings.push(warning);
       logger.warn(warning);
-    }
+    });
+    await removeUnpacked();
+    await clientCleanup;
   } catch (caught) {
     if (status !== "locked") status = "failed";
     error = errorMessage(caught);
@@ -386,18 +387,21 @@ export async function pullHost(options: HostPullOptions): Promise<HostPullResult
   } finally {
     // also when nothing was unpacked: a run killed earlier may have left plaintext that no later run
     // would remove while the archive it came from stays the newest
-    if (hasUnpacked || !options.isDryRun) {
-      try {
-        removeTree(dataDir);
-      } catch (cleanupError) {
-        logger.error(
-          `Cannot remove the unpacked data "${dataDir}": ${errorMessage(cleanupError)} (remove it by hand: it holds plaintext)`,
-        );
-      }
-    }
+    if (hasUnpacked || !options.isDryRun) await removeUnpacked();
     await session?.close().catch(() => undefined);
   }
   return finish();
+
+  /** Removes the unpacked data (a second call finds nothing); a failure is logged, never thrown. */
+  async function removeUnpacked(): Promise<void> {
+    try {
+      await removeTree(dataDir);
+    } catch (cleanupError) {
+      logger.error(
+        `Cannot remove the unpacked data "${dataDir}": ${errorMessage(cleanupError)} (remove it by hand: it holds plaintext)`,
+      );
+    }
+  }
 
   /** Builds the result from what was recorded so far. */
   function finish(): HostPullResult {

@@ -40,7 +40,7 @@ async function expectRefused(unpack: () => Promise<unknown>, message: RegExp): P
   }
   expect(caught).toBeInstanceOf(BackupError);
   expect((caught as BackupError).message).toMatch(message);
-  removeTree(workspace.target);
+  await removeTree(workspace.target);
   expect(existsSync(workspace.target)).toBe(false);
   expect(snapshotOutside(workspace)).toEqual(before);
   return caught as BackupError;

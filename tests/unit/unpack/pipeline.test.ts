@@ -116,7 +116,7 @@ describe("abort", () => {
       expect(performance.now() - startedAt).toBeLessThan(3000);
       expect(await eventually(() => runningDecompressors().length === 0)).toBe(true);
       expect(liveChildCount()).toBe(0);
-      removeTree(workspace.target);
+      await removeTree(workspace.target);
     });
   }
 
@@ -203,7 +203,7 @@ describe("manifest", () => {
 });
 
 describe("removeTree", () => {
-  test("removes links without following them, so what they point to survives", () => {
+  test("removes links without following them, so what they point to survives", async () => {
     const tree = join(workspace.parent, "tree");
     mkdirSync(join(tree, "sub"), { recursive: true });
     symlinkSync(workspace.outside, join(tree, "sub", "to-outside"));
@@ -213,20 +213,49 @@ describe("removeTree", () => {
     writeFileSync(join(tree, "readonly", "inner"), "x");
     chmodSync(join(tree, "readonly", "inner"), 0o444);
     chmodSync(join(tree, "readonly"), 0o555);
-    removeTree(tree);
+    await removeTree(tree);
     expect(existsSync(tree)).toBe(false);
     expect(readFileSync(join(workspace.outside, "f"), "utf8")).toBe("canary\n");
     expect(readdirSync(workspace.outside).sort()).toEqual(["d", "f", "link"]);
   });
 
-  test("removes a symlink given as the tree itself, not its target", () => {
+  test("removes a symlink given as the tree itself, not its target", async () => {
     const link = join(workspace.parent, "link");
     symlinkSync(workspace.outside, link);
-    removeTree(link);
+    await removeTree(link);
     expect(existsSync(join(workspace.outside, "f"))).toBe(true);
   });
 
-  test("accepts a path that does not exist", () => {
-    expect(() => removeTree(join(workspace.parent, "missing"))).not.toThrow();
+  test("accepts a path that does not exist", async () => {
+    await expect(removeTree(join(workspace.parent, "missing"))).resolves.toBeUndefined();
+  });
+
+  test("removes names that are not UTF-8 and directories with more entries than it unlinks at once", async () => {
+    const tree = join(workspace.parent, "tree");
+    const oddDirectory = Buffer.from(`${tree}/\xfe dir`, "latin1");
+    mkdirSync(oddDirectory, { recursive: true });
+    for (let index = 0; index < 50; index++) {
+      writeFileSync(Buffer.concat([oddDirectory, Buffer.from(`/\xff${index}`, "latin1")]), "x");
+    }
+    mkdirSync(join(tree, "a", "b", "c"), { recursive: true });
+    writeFileSync(join(tree, "a", "b", "c", "deep"), "x");
+    await removeTree(tree);
+    expect(existsSync(tree)).toBe(false);
+  });
+
+  test("names the tree when something in it cannot be removed", async () => {
+    const tree = join(workspace.parent, "tree");
+    mkdirSync(join(tree, "sub"), { recursive: true });
+    writeFileSync(join(tree, "sub", "f"), "x");
+    // an immutable file cannot be unlinked, even by root
+    const immutable = Bun.spawnSync(["chattr", "+i", join(tree, "sub", "f")]);
+    if (immutable.exitCode !== 0) throw new Error("chattr +i failed: the test needs root on ext4");
+    try {
+      await expect(removeTree(tree)).rejects.toThrow(`Cannot remove "${tree}"`);
+    } finally {
+      Bun.spawnSync(["chattr", "-i", join(tree, "sub", "f")]);
+    }
+    await removeTree(tree);
+    expect(existsSync(tree)).toBe(false);
   });
 });

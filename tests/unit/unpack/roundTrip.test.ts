@@ -186,7 +186,7 @@ describe("GNU tar archives", () => {
         expect(inodeOf(actual, "data/hard")).toBe(inodeOf(actual, "data/file") as bigint);
         expect(lstatSync(workspace.target).mode & 0o7777).toBe(0o700);
       } finally {
-        removeTree(workspace.target);
+        await removeTree(workspace.target);
       }
     });
   }
@@ -207,7 +207,7 @@ describe("GNU tar archives", () => {
         expect([link.uid, link.gid]).toEqual([1234, 1234]);
       }
     } finally {
-      removeTree(workspace.target);
+      await removeTree(workspace.target);
     }
   });
 
@@ -219,7 +219,7 @@ describe("GNU tar archives", () => {
         listTree(source).map(([name, description]) => [name, description, expect.any(BigInt)] as never),
       );
     } finally {
-      removeTree(workspace.target);
+      await removeTree(workspace.target);
     }
   });
 
@@ -231,7 +231,7 @@ describe("GNU tar archives", () => {
       expect(stat.uid).toBe(process.geteuid?.() ?? stat.uid);
       expect(stat.mode & 0o7777).toBe(0o640);
     } finally {
-      removeTree(workspace.target);
+      await removeTree(workspace.target);
     }
   });
 });

@@ -34,7 +34,7 @@ try {
     }),
   );
 } catch (error) {
-  removeTree(target);
+  await removeTree(target);
   throw error;
 }
 // exit at once: a finished command's stderr-drain timer in lib/exec would otherwise hold the loop ~2 s
