@@ -5,7 +5,7 @@
 import { readFile, writeFile } from "node:fs/promises";
 import { isMap, isScalar, parseDocument, type Scalar } from "yaml";
 import { BackupError } from "../mod/lib/errors.ts";
-import { type ComposeStack, composeArgv } from "./compose.ts";
+import { type ComposeStack, stackComposeArgv } from "./compose.ts";
 import type { TaskContext } from "./types.ts";
 
 /** The image a service's container runs: its ID and the registry digests docker knows for it. */
@@ -119,7 +119,7 @@ async function findRunningImages(
   stack: ComposeStack,
   context: TaskContext,
 ): Promise<Map<string, RunningImage>> {
-  const compose = composeArgv(context.tools.docker_cmd, stack);
+  const compose = await stackComposeArgv(context.tools.docker_cmd, stack);
   const docker = context.tools.docker_cli_cmd;
   const ids = await context.run(containerIdsArgv(compose), {
     stdout: "capture",

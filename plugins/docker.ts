@@ -9,9 +9,10 @@ import { BackupError, errnoCode, errorMessage } from "../mod/lib/errors.ts";
 import { quoteArgv } from "../mod/lib/exec.ts";
 import {
   type ComposeStack,
-  composeArgv,
+  composeOverrideNames,
   projectDirectoryOf,
   runningServicesArgv,
+  stackComposeArgv,
   startServicesArgv,
   stopServicesArgv,
 } from "./compose.ts";
@@ -25,14 +26,6 @@ export interface DockerQuiesceData {
   /** The services this run stopped: exactly these are started again. */
   services: string[];
 }
-
-/** Override files compose reads beside a compose file found by its default name (not when --file names one); copied into docker_config/. */
-export const composeOverrideNames = [
-  "compose.override.yaml",
-  "compose.override.yml",
-  "docker-compose.override.yaml",
-  "docker-compose.override.yml",
-] as const;
 
 // `docker compose` and `docker-compose` both answer within seconds; a hung daemon must not hang the run
 const composeQueryTimeoutMs = 2 * 60 * 1000;
@@ -69,7 +62,7 @@ async function stopRunningServices(
     context.logger.info("stop_services is false: the stack keeps running while files are copied");
     return;
   }
-  const compose = composeArgv(context.tools.docker_cmd, task);
+  const compose = await stackComposeArgv(context.tools.docker_cmd, task);
   const running = await listRunningServices(compose, context);
   const services = servicesToStop(running, task.stop_services);
   if (Array.isArray(task.stop_services)) {

@@ -7,7 +7,7 @@ import { dirname, join } from "node:path";
 import { type MariadbTask, mariadbTaskSchema } from "../mod/config/tasks/mariadb.ts";
 import { BackupError } from "../mod/lib/errors.ts";
 import { which } from "../mod/lib/exec.ts";
-import { type ComposeStack, composeArgv, composeExecArgv } from "./compose.ts";
+import { type ComposeStack, composeExecArgv, stackComposeArgv } from "./compose.ts";
 import { nonEmptyLines, readFileTail, removePartialOutput, safeFileName } from "./dump-output.ts";
 import { readSecretFile, withPrivateTempDir, writeSecretFile } from "./secrets.ts";
 import type { TaskContext, TaskPlugin, TaskReport, ToolCommands } from "./types.ts";
@@ -91,7 +91,7 @@ async function containerProgram(
       },
     );
   }
-  const exec = composeExecArgv(composeArgv(context.tools.docker_cmd, stack), container);
+  const exec = composeExecArgv(await stackComposeArgv(context.tools.docker_cmd, stack), container);
   if (context.isDryRun) return [...exec, "mariadb-dump"];
   // MariaDB 11 images have only mariadb-dump, MySQL images only mysqldump
   const probe = await context.run([...exec, "mariadb-dump", "--version"], {

@@ -8,7 +8,7 @@ import { dirname, join } from "node:path";
 import { type PostgresqlTask, postgresqlTaskSchema } from "../mod/config/tasks/postgresql.ts";
 import { BackupError, errorMessage } from "../mod/lib/errors.ts";
 import { which } from "../mod/lib/exec.ts";
-import { type ComposeStack, composeArgv, composeExecArgv } from "./compose.ts";
+import { type ComposeStack, composeExecArgv, stackComposeArgv } from "./compose.ts";
 import { nonEmptyLines, readFileTail, removePartialOutput, safeFileName } from "./dump-output.ts";
 import { readSecretFile, withPrivateTempDir, writeSecretFile } from "./secrets.ts";
 import type { TaskContext, TaskPlugin, TaskReport, ToolCommands } from "./types.ts";
@@ -84,12 +84,12 @@ export function hasCompletionMarker(tail: string, marker: string): boolean {
 }
 
 /** Returns the compose exec prefix of a container dump. Throws BackupError when there is no stack or a password file is set. */
-function containerPrefix(
+async function containerPrefix(
   task: PostgresqlTask,
   container: string,
   context: TaskContext,
   stack: ComposeStack | undefined,
-): string[] {
+): Promise<string[]> {
   if (!stack) {
     throw new BackupError(
       `Cannot dump database "${task.database}" in container "${container}": the service file has no docker task`,
@@ -108,7 +108,7 @@ function containerPrefix(
       },
     );
   }
-  return composeExecArgv(composeArgv(context.tools.docker_cmd, stack), container);
+  return composeExecArgv(await stackComposeArgv(context.tools.docker_cmd, stack), container);
 }
 
 /** Runs use with the environment that gives the tool the task's password (PGPASSFILE to a private, temporary .pgpass). */
@@ -176,7 +176,7 @@ async function dumpPostgresql(
       hint: "remove format: custom, or name one database",
     });
   }
-  const exec = task.container ? containerPrefix(task, task.container, context, stack) : undefined;
+  const exec = task.container ? await containerPrefix(task, task.container, context, stack) : undefined;
   const tool = isAll ? "pg_dumpall" : "pg_dump";
   const program = exec ? [...exec, tool] : isAll ? context.tools.pg_dumpall_cmd : context.tools.pg_dump_cmd;
   const argv = postgresqlDumpArgv(task, program);

@@ -73,27 +73,39 @@ describe("docker task", () => {
     if (root) await removeTempDir(root);
   }, 120_000);
 
-  /** Runs the compose command on the shop stack as the task addresses it. */
-  async function compose(args: string[]) {
-    return await runCommand(
-      [...composeArgv(tools.docker_cmd, { compose_file: composeFile, project_name: "shop" }), ...args],
-      {
-        timeoutMs: 120_000,
-      },
+  /** The compose argv of the shop stack as the task addresses it: with the override file beside it. */
+  function shopCompose(): string[] {
+    return composeArgv(
+      tools.docker_cmd,
+      { compose_file: composeFile, project_name: "shop" },
+      join(projectDir, "docker-compose.override.yml"),
     );
   }
 
-  /** Returns "service=state" of every container of the shop stack, sorted. */
-  async function states(): Promise<string[]> {
+  /** Runs the compose command on the shop stack as the task addresses it. */
+  async function compose(args: string[]) {
+    return await runCommand([...shopCompose(), ...args], { timeoutMs: 120_000 });
+  }
+
+  /** Returns "service=state" of every container of a stack (default shop), sorted. */
+  async function states(project = "shop"): Promise<string[]> {
     const listed = await docker.docker([
       "ps",
       "--all",
       "--filter",
-      "label=com.docker.compose.project=shop",
+      `label=com.docker.compose.project=${project}`,
       "--format",
       '{{.Label "com.docker.compose.service"}}={{.State}}',
     ]);
     return listed.stdout.trim().split("\n").sort();
+  }
+
+  /** The stop records with their services sorted: they are in compose's order, which an override file can change. */
+  function withSortedServices(records: unknown[] | undefined): unknown[] | undefined {
+    return records?.map((record) => {
+      const { data } = record as { data: { compose: string[]; services: string[] } };
+      return { ...(record as object), data: { ...data, services: [...data.services].sort() } };
+    });
   }
 
   /** A docker block for the shop stack. */
@@ -110,14 +122,14 @@ describe("docker task", () => {
   function probe(
     stateDir: string,
     seen: { states?: string[]; records?: unknown[] },
-    options: { shouldFail?: boolean } = {},
+    options: { shouldFail?: boolean; project?: string } = {},
   ) {
     const plugin: TaskPlugin<unknown> = {
       key: "probe",
       schema: z.unknown(),
       requiredTools: () => [],
       async copy() {
-        seen.states = await states();
+        seen.states = await states(options.project);
         const directory = quiesceRecordDir(stateDir);
         seen.records = await Promise.all(
           (await readdir(directory)).map(async (name) =>
@@ -143,12 +155,12 @@ describe("docker task", () => {
     expect(run.outcome.status).toBe("ok");
     expect(run.outcome.downtimeMs).toBeGreaterThan(0);
     expect(seen.states).toEqual(["app=exited", "db=exited", "idle=exited"]);
-    expect(seen.records).toEqual([
+    expect(withSortedServices(seen.records)).toEqual([
       expect.objectContaining({
         serviceType: "web",
         serviceName: "shop",
         taskKey: "docker",
-        data: { compose: composeArgv(tools.docker_cmd, dockerTask()), services: ["app", "db"] },
+        data: { compose: shopCompose(), services: ["app", "db"] },
       }),
     ]);
     expect(await states()).toEqual(["app=running", "db=running", "idle=exited"]);
@@ -178,6 +190,43 @@ describe("docker task", () => {
     );
     expect(run.outcome.tasks[0]?.warnings).toContainEqual(expect.stringContaining("cannot be pulled"));
   }, 120_000);
+
+  test("a service defined only in the override file beside the compose file is stopped and started as compose up ran it", async () => {
+    const cafeDir = join(root, "cafe");
+    const cafeFile = await docker.writeComposeProject(cafeDir, { web: { command: ["sleep", "3600"] } });
+    const override = join(cafeDir, "docker-compose.override.yml");
+    await writeFile(
+      override,
+      'services:\n  worker:\n    image: busybox:latest\n    init: true\n    command: ["sleep", "3600"]\n',
+    );
+    const cafeCompose = composeArgv(
+      tools.docker_cmd,
+      { compose_file: cafeFile, project_name: "cafe" },
+      override,
+    );
+    await runCommand([...cafeCompose, "up", "--detach"], { timeoutMs: 120_000 });
+    expect(await states("cafe")).toEqual(["web=running", "worker=running"]);
+
+    const runRoot = join(root, "override");
+    const seen: { states?: string[]; records?: unknown[] } = {};
+    const cafeTask = dockerTaskSchema.parse({
+      compose_file: cafeFile,
+      project_name: "cafe",
+      stop_wait_seconds: 5,
+    });
+    const run = await runTasks(
+      runRoot,
+      [{ key: "docker", options: cafeTask }, probe(join(runRoot, "state"), seen, { project: "cafe" })],
+      { tools },
+    );
+    expect(run.outcome.status).toBe("ok");
+    // without the override compose knows only "web": "worker" would keep writing during the copy
+    expect(seen.states).toEqual(["web=exited", "worker=exited"]);
+    expect(withSortedServices(seen.records)).toEqual([
+      expect.objectContaining({ data: { compose: cafeCompose, services: ["web", "worker"] } }),
+    ]);
+    expect(await states("cafe")).toEqual(["web=running", "worker=running"]);
+  });
 
   test("stop_services as a list stops only those of them that run", async () => {
     const runRoot = join(root, "list");

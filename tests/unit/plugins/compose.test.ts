@@ -1,13 +1,18 @@
-import { describe, expect, test } from "bun:test";
+import { afterEach, beforeEach, describe, expect, test } from "bun:test";
+import { writeFile } from "node:fs/promises";
+import { join } from "node:path";
 import {
   type ComposeStack,
   composeArgv,
   composeExecArgv,
+  findComposeOverride,
   runningServicesArgv,
+  stackComposeArgv,
   startServicesArgv,
   stopServicesArgv,
 } from "../../../plugins/compose.ts";
 import { parseQuiesceData, servicesToStop } from "../../../plugins/docker.ts";
+import { makeTempDir, removeTempDir } from "../../harness/tmp.ts";
 
 describe("composeArgv", () => {
   const cases: [string, string[], ComposeStack, string[]][] = [
@@ -86,5 +91,51 @@ describe("parseQuiesceData", () => {
   test("refuses a record without a compose argv, with a hint to start by hand", () => {
     expect(() => parseQuiesceData({ services: ["app"] })).toThrow(/names no compose stack/);
     expect(() => parseQuiesceData({ compose: [], services: [] })).toThrow(/names no compose stack/);
+  });
+});
+
+describe("findComposeOverride", () => {
+  let directory: string;
+  beforeEach(async () => {
+    directory = await makeTempDir("bkpctl-compose-");
+  });
+  afterEach(async () => {
+    await removeTempDir(directory);
+  });
+
+  test("finds the override compose itself reads beside a compose file of a default name, first in compose's order", async () => {
+    await writeFile(join(directory, "docker-compose.yml"), "services: {}\n");
+    expect(await findComposeOverride(join(directory, "docker-compose.yml"))).toBeUndefined();
+    await writeFile(join(directory, "docker-compose.override.yaml"), "services: {}\n");
+    expect(await findComposeOverride(join(directory, "docker-compose.yml"))).toBe(
+      join(directory, "docker-compose.override.yaml"),
+    );
+    await writeFile(join(directory, "compose.override.yml"), "services: {}\n");
+    expect(await findComposeOverride(join(directory, "docker-compose.yml"))).toBe(
+      join(directory, "compose.override.yml"),
+    );
+  });
+
+  test("adds nothing to a compose file of another name, which compose would not extend either", async () => {
+    await writeFile(join(directory, "shop.yml"), "services: {}\n");
+    await writeFile(join(directory, "docker-compose.override.yml"), "services: {}\n");
+    expect(await findComposeOverride(join(directory, "shop.yml"))).toBeUndefined();
+  });
+
+  test("the override comes right after the compose file in the argv", async () => {
+    await writeFile(join(directory, "compose.yaml"), "services: {}\n");
+    await writeFile(join(directory, "compose.override.yml"), "services: {}\n");
+    expect(
+      await stackComposeArgv(["docker", "compose"], { compose_file: join(directory, "compose.yaml") }),
+    ).toEqual([
+      "docker",
+      "compose",
+      "--file",
+      join(directory, "compose.yaml"),
+      "--file",
+      join(directory, "compose.override.yml"),
+      "--project-directory",
+      directory,
+    ]);
   });
 });
