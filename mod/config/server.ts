@@ -63,7 +63,7 @@ export const serverGlobalSchema = z.strictObject({
     .describe("this server's name in mails (default: the system hostname)"),
   log_level: commonConfigShape.log_level,
   min_free_space_mb: commonConfigShape.min_free_space_mb.describe(
-    "free space in MiB local_temp_base_dir must keep beyond a host's unpacked data (its last unpack, or the archive's size) before a download starts (default: 500)",
+    "free space in MiB local_temp_base_dir must keep beyond a host's unpacked data (its last unpack, or the archive's size) and what hosts unpacking at the same time reserved, before a download starts (default: 500)",
   ),
   concurrency: z.int().min(1).max(64).default(2).describe("hosts pulled at the same time (default: 2)"),
   known_hosts_file: absolutePath()

@@ -9,7 +9,6 @@ import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import type { ServerConfig, ServerHostConfig } from "../config/server.ts";
 import { BackupError, errorMessage } from "../lib/errors.ts";
-import { ensureFreeSpace } from "../lib/free-space.ts";
 import type { Logger } from "../lib/log.ts";
 import { formatAge, parseArchiveTimestamp } from "../lib/time.ts";
 import { partialTag } from "../restic/args.ts";
@@ -25,6 +24,7 @@ import { cleanUpClient } from "./after-ingest.ts";
 import { waitForClientUnlock } from "./lock-check.ts";
 import { newestTimestampTag, parseSidecar, type RemoteArchive, selectNewestArchive } from "./select.ts";
 import { type PullAttempt, readHostState } from "./state.ts";
+import { UnpackSpace } from "./unpack/space.ts";
 import { removeTree } from "./unpack/target-directory.ts";
 import { unpackArchive } from "./unpack/unpack-archive.ts";
 
@@ -36,6 +36,8 @@ export interface HostPullOptions {
   isDryRun: boolean;
   signal: AbortSignal;
   now?: () => Date;
+  /** The room reservations shared by the hosts of one pull (default: this host's alone). */
+  unpackSpace?: UnpackSpace;
 }
 
 /** How the pull went, with alerts that deserve a mail even when the host did not fail. */
@@ -151,6 +153,11 @@ export async function pullHost(options: HostPullOptions): Promise<HostPullResult
   const workDir = join(config.global.local_temp_base_dir, host.hostname);
   const dataDir = join(workDir, "data");
   let hasUnpacked = false;
+  let isDataRemoved = false;
+  const unpackSpace =
+    options.unpackSpace ??
+    new UnpackSpace(config.global.local_temp_base_dir, config.global.min_free_space_mb);
+  let releaseSpace: (() => void) | undefined;
 
   try {
     session = await SftpSession.connect({
@@ -299,12 +306,14 @@ export async function pullHost(options: HostPullOptions): Promise<HostPullResult
       await mkdir(workDir, { recursive: true, mode: 0o700 });
       // a run killed mid-way left its data: the extractor wants a fresh, empty directory
       await removeTree(dataDir);
-      // refused before the download rather than when the disk fills half-way through the unpack
-      await ensureFreeSpace(config.global.local_temp_base_dir, {
-        minFreeMb: config.global.min_free_space_mb,
-        neededBytes: await unpackEstimate(config.global.state_dir, host.hostname, archive),
+      // refused before the download rather than when the disk fills half-way through the unpack; with
+      // other hosts unpacking at the same time, it waits for their room when it fits only without them
+      releaseSpace = await unpackSpace.reserve({
+        bytes: await unpackEstimate(config.global.state_dir, host.hostname, archive),
         purpose: `unpacking "${archive.name}"`,
         hint: "free space there, lower global.min_free_space_mb, or move global.local_temp_base_dir",
+        signal: options.signal,
+        onWait: (message) => logger.info(message),
       });
       logger.info(`Fetching "${archive.name}" (${archive.size ?? "?"} bytes)`);
       const fetchStarted = performance.now();
@@ -392,14 +401,19 @@ export async function pullHost(options: HostPullOptions): Promise<HostPullResult
   }
   return finish();
 
-  /** Removes the unpacked data (a second call finds nothing); a failure is logged, never thrown. */
+  /** Removes the unpacked data once (after the ingest, or in the finally); a failure is logged, never thrown. */
   async function removeUnpacked(): Promise<void> {
+    if (isDataRemoved) return;
+    isDataRemoved = true;
     try {
       await removeTree(dataDir);
     } catch (cleanupError) {
       logger.error(
         `Cannot remove the unpacked data "${dataDir}": ${errorMessage(cleanupError)} (remove it by hand: it holds plaintext)`,
       );
+    } finally {
+      // what could not be removed still takes its room, but waiting hosts learn so only by measuring
+      releaseSpace?.();
     }
   }
 

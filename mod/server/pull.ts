@@ -14,6 +14,7 @@ import { type Logger, log, setLogLevel } from "../lib/log.ts";
 import { type HostPullResult, pullHost } from "./host-pull.ts";
 import { mailPullReport, summaryTable } from "./report.ts";
 import { recordPullAttempt } from "./state.ts";
+import { UnpackSpace } from "./unpack/space.ts";
 
 /** Options of `server pull`. */
 export interface ServerPullOptions {
@@ -96,6 +97,8 @@ export async function runServerPull(options: ServerPullOptions): Promise<number>
     logger.info(
       `Pulling ${hosts.length} host(s), ${config.global.concurrency} at a time${options.isDryRun ? " (dry run: nothing is fetched or stored)" : ""}`,
     );
+    // one set of reservations for the unpack directory, shared by the hosts pulled at once
+    const unpackSpace = new UnpackSpace(config.global.local_temp_base_dir, config.global.min_free_space_mb);
     const results: HostPullResult[] = await mapWithConcurrency(
       hosts,
       config.global.concurrency,
@@ -121,6 +124,7 @@ export async function runServerPull(options: ServerPullOptions): Promise<number>
           logger: hostLogger,
           isDryRun: options.isDryRun,
           signal: options.signal,
+          unpackSpace,
         });
         if (!options.isDryRun) {
           await recordPullAttempt(config.global.state_dir, host.hostname, result.attempt).catch((error) =>

@@ -3,6 +3,7 @@
 // repositories. Also: nothing new, host keys, the client lock, and a tampered archive.
 
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { randomBytes } from "node:crypto";
 import {
   chownSync,
   existsSync,
@@ -356,4 +357,33 @@ describe("server pull", () => {
       writeServerConfig();
     }
   }, 120_000);
+
+  test("two hosts pulled at once whose unpacks fit the unpack directory only one at a time: the second waits for the first's room, and both are stored", async () => {
+    // a 64 MiB tmpfs as local_temp_base_dir, so free space is exact; 20 MiB of random data per client
+    const unpackBase = join(root, "small-work");
+    mkdirSync(unpackBase, { mode: 0o700 });
+    runSync(["mount", "-t", "tmpfs", "-o", "size=64m,mode=0700", "tmpfs", unpackBase]);
+    const big = join(root, "source", "app", "big.bin");
+    writeFileSync(big, randomBytes(20 * 1024 * 1024));
+    try {
+      for (const client of clients) expect(await clientRun(client)).toBe(0);
+      const before = clients.map((client) => snapshots(client.name).length);
+      // each estimate (its archive, ~20 MiB) fits beside 30 MiB kept free; two do not
+      writeServerConfig({
+        global: { local_temp_base_dir: unpackBase, min_free_space_mb: 30, concurrency: 2 },
+      });
+      const result = await serverPull();
+      expect(result.exitCode).toBe(0);
+      expect(result.stderr).toContain(`Waiting for room in "${unpackBase}" for unpacking "client`);
+      expect(result.stderr).toMatch(/: 6\d MiB free, 2\d MiB of it reserved by hosts unpacking now, /);
+      expect(clients.map((client) => snapshots(client.name).length)).toEqual(
+        before.map((count) => count + 1),
+      );
+      expect(readdirSync(unpackBase).flatMap((host) => readdirSync(join(unpackBase, host)))).toEqual([]);
+    } finally {
+      rmSync(big, { force: true });
+      runSync(["umount", unpackBase]);
+      writeServerConfig();
+    }
+  }, 180_000);
 });
