@@ -19,17 +19,37 @@ export async function availableBytes(path: string): Promise<number> {
   }
 }
 
+/** What a free-space check compares, in MiB for messages: "N MiB free" and "M MiB needed (min_free_space_mb … + … MiB estimated)". */
+export function spaceFigures(
+  availableBytes: number,
+  options: { minFreeMb: number; neededBytes: number },
+): { free: string; needed: string } {
+  const required = options.minFreeMb * mebibyte + options.neededBytes;
+  return {
+    free: `${Math.floor(availableBytes / mebibyte)} MiB free`,
+    needed: `${Math.ceil(required / mebibyte)} MiB needed (min_free_space_mb ${options.minFreeMb} + ${Math.ceil(options.neededBytes / mebibyte)} MiB estimated)`,
+  };
+}
+
+/** Returns the error of a check that failed: where, for what, the figures, and the hint. */
+export function notEnoughSpaceError(
+  path: string,
+  availableBytes: number,
+  options: { minFreeMb: number; neededBytes: number; purpose: string; hint: string },
+): BackupError {
+  const { free, needed } = spaceFigures(availableBytes, options);
+  return new BackupError(`Not enough free space in "${path}" for ${options.purpose}: ${free}, ${needed}`, {
+    hint: options.hint,
+  });
+}
+
 /** Throws BackupError when fewer than minFreeMb + neededBytes are free at path; hint says which settings to change. */
 export async function ensureFreeSpace(
   path: string,
   options: { minFreeMb: number; neededBytes: number; purpose: string; hint: string },
 ): Promise<void> {
   const available = await availableBytes(path);
-  const required = options.minFreeMb * mebibyte + options.neededBytes;
-  if (available < required) {
-    throw new BackupError(
-      `Not enough free space in "${path}" for ${options.purpose}: ${Math.floor(available / mebibyte)} MiB free, ${Math.ceil(required / mebibyte)} MiB needed (min_free_space_mb ${options.minFreeMb} + ${Math.ceil(options.neededBytes / mebibyte)} MiB estimated)`,
-      { hint: options.hint },
-    );
+  if (available < options.minFreeMb * mebibyte + options.neededBytes) {
+    throw notEnoughSpaceError(path, available, options);
   }
 }

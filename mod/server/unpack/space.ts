@@ -4,7 +4,7 @@
 // released (its unpacked data removed). It fails only when it does not fit with nothing else reserved.
 
 import { BackupError } from "../../lib/errors.ts";
-import { availableBytes } from "../../lib/free-space.ts";
+import { availableBytes, notEnoughSpaceError, spaceFigures } from "../../lib/free-space.ts";
 
 const mebibyte = 1024 * 1024;
 
@@ -57,16 +57,17 @@ export class UnpackSpace {
         this.reservedBytes += request.bytes;
         return this.releaser(request.bytes);
       }
-      const free = `${Math.floor(available / mebibyte)} MiB free`;
-      const needed = `${Math.ceil(required / mebibyte)} MiB needed (min_free_space_mb ${this.minFreeMb} + ${Math.ceil(request.bytes / mebibyte)} MiB estimated)`;
+      const figures = { minFreeMb: this.minFreeMb, neededBytes: request.bytes };
       if (this.reservedBytes === 0) {
-        throw new BackupError(
-          `Not enough free space in "${this.directory}" for ${request.purpose}: ${free}, ${needed}`,
-          { hint: request.hint },
-        );
+        throw notEnoughSpaceError(this.directory, available, {
+          ...figures,
+          purpose: request.purpose,
+          hint: request.hint,
+        });
       }
       if (!hasWaited) {
         hasWaited = true;
+        const { free, needed } = spaceFigures(available, figures);
         request.onWait?.(
           `Waiting for room in "${this.directory}" for ${request.purpose}: ${free}, ${Math.ceil(this.reservedBytes / mebibyte)} MiB of it reserved by hosts unpacking now, ${needed}`,
         );
