@@ -177,6 +177,33 @@ describe("server_config.yml", () => {
     expect(value?.hosts[0]?.maintenance.forget_options).toEqual(["--keep-last", "9"]);
   });
 
+  test("backup_options may not name what backupctl sets: repository, password, host, tags, time, input, dry run", () => {
+    const { issues } = loadServer(`
+      restic:
+        repository_root: /srv/restic
+        password_file: /etc/backup/restic.pass
+        backup_options: "--exclude-caches -r /elsewhere --repo=/other --host web02 -n --tag=x --compression max -- --json"
+      hosts:
+        - {hostname: a, ssh_user: backup, ssh_key_file: /k}
+    `);
+    expect(issues.map((issue) => [issue.path, issue.message])).toEqual([
+      [
+        "restic.backup_options",
+        '"-r" cannot be set here: the repository is the host\'s repository, set by backupctl',
+      ],
+      [
+        "restic.backup_options",
+        '"--repo=/other" cannot be set here: the repository is the host\'s repository, set by backupctl',
+      ],
+      [
+        "restic.backup_options",
+        '"--host" cannot be set here: the host name is the host\'s hostname, set by backupctl',
+      ],
+      ["restic.backup_options", '"-n" cannot be set here: a dry run stores nothing, set by backupctl'],
+      ["restic.backup_options", '"--tag=x" cannot be set here: the tags name the archive, set by backupctl'],
+    ]);
+  });
+
   test("an unclosed quote in an option string is an error at that key", () => {
     const { issues } = loadServer(`
       restic:
