@@ -45,12 +45,8 @@ export function retentionPolicyOf(maintenance: Maintenance): RetentionPolicy | r
 }
 
 /** Returns the `restic forget` argv for one host: its policy, grouped by host, limited to this host's snapshots, `--prune` when prune is on. Throws BackupError when the policy keeps nothing or holds a value restic would misread. */
-export function maintainForgetArgs(
-  repository: string,
-  maintenance: Maintenance,
-  options: ForgetPlanOptions,
-): string[] {
-  const args = resticForgetArgs(repository, retentionPolicyOf(maintenance), {
+export function maintainForgetArgs(maintenance: Maintenance, options: ForgetPlanOptions): string[] {
+  const args = resticForgetArgs(retentionPolicyOf(maintenance), {
     prune: maintenance.prune,
     groupBy: "host",
   });
@@ -63,11 +59,10 @@ export function maintainForgetArgs(
 
 /** Returns the `restic check` argv with check_options and this run's read-data subset. Throws BackupError when the subset is malformed. */
 export function maintainCheckArgs(
-  repository: string,
   maintenance: Maintenance,
   options: { readDataSubset?: string } = {},
 ): string[] {
-  return resticCheckArgs(repository, {
+  return resticCheckArgs({
     options: maintenance.check_options,
     ...(options.readDataSubset === undefined ? {} : { readDataSubset: options.readDataSubset }),
   });

@@ -94,7 +94,7 @@ export async function maintainRepository(
     // It is also the first command to open the repository, so a missing one is reported here.
     await step("unlock", async () => {
       try {
-        return await runRestic(resticUnlockArgs(host.repository), {
+        return await runRestic(resticUnlockArgs(), {
           ...restic,
           stdout: (line) => logger.debug(`restic unlock: ${line}`),
           stderrLevel: "debug",
@@ -121,7 +121,7 @@ export async function maintainRepository(
       logger.info(`No snapshots of "${host.hostname}" yet: nothing to forget`);
       run.forget = "skipped-no-snapshots";
     } else {
-      const forgetArgs = maintainForgetArgs(host.repository, host.maintenance, {
+      const forgetArgs = maintainForgetArgs(host.maintenance, {
         host: host.hostname,
         isDryRun,
       });
@@ -156,7 +156,7 @@ export async function maintainRepository(
 
     if (host.maintenance.show_stats) {
       await step("stats", () =>
-        runRestic(resticStatsArgs(host.repository, { mode: "raw-data" }), {
+        runRestic(resticStatsArgs({ mode: "raw-data" }), {
           ...restic,
           isDryRun: false,
           stdout: (line) => logger.info(`restic stats: ${line}`),
@@ -169,7 +169,7 @@ export async function maintainRepository(
       const selection =
         configured === undefined ? undefined : selectReadDataSubset(configured, options.storedPart);
       if (selection) run.read_data_subset = selection.subset;
-      const checkArgs = maintainCheckArgs(host.repository, host.maintenance, {
+      const checkArgs = maintainCheckArgs(host.maintenance, {
         ...(selection ? { readDataSubset: selection.subset } : {}),
       });
       const result = await step("check", () =>

@@ -1,7 +1,7 @@
 // Pure argv builders for every restic command backupctl runs: no I/O, one table test each. Every
 // value that comes from config or a client is one argv element, passed as `--flag=value` or after `--`,
-// so a host, tag or path starting with "-" is never read as an option. The password is never here:
-// runner.ts hands it to restic through RESTIC_PASSWORD_FILE.
+// so a host, tag or path starting with "-" is never read as an option. Neither the repository nor the
+// password is here: runner.ts hands them to restic as RESTIC_REPOSITORY and RESTIC_PASSWORD_FILE.
 
 import { BackupError } from "../lib/errors.ts";
 
@@ -125,41 +125,19 @@ const durationExpression = /^(\d+[ymdh])+$/;
 const subsetExpression = /^(\d+\/\d+|\d+(\.\d+)?%|\d+[kKmMgGtT]?)$/;
 const partExpression = /^(\d+)\/(\d+)$/;
 
-const repositoryFlag = "--repo=";
-
-/** Returns the global arguments that name the repository (a path or any backend URL). Throws BackupError when it is empty. */
-export function resticRepositoryArgs(repository: string): string[] {
-  if (repository.trim() === "")
-    throw new BackupError("Cannot build a restic command: the repository is empty");
-  return [`${repositoryFlag}${repository}`];
-}
-
-/**
- * Splits the repository named by resticRepositoryArgs from the rest of args; the runner hands it to
- * restic as RESTIC_REPOSITORY, off the command line. Throws BackupError unless args name exactly one.
- */
-export function splitRepositoryArgs(args: readonly string[]): { repository: string; rest: string[] } {
-  const named = args.filter((arg) => arg.startsWith(repositoryFlag));
-  const [first] = named;
-  if (named.length !== 1 || first === undefined) {
-    throw new BackupError(`Cannot run restic: the command names ${named.length} repositories, not one`);
-  }
-  return { repository: first.slice(repositoryFlag.length), rest: args.filter((arg) => arg !== first) };
-}
-
-/** Returns the arguments of `restic init`. Throws BackupError when the repository is empty. */
-export function resticInitArgs(repository: string): string[] {
-  return [...resticRepositoryArgs(repository), "init"];
+/** Returns the arguments of `restic init`. */
+export function resticInitArgs(): string[] {
+  return ["init"];
 }
 
 /** Returns the arguments of `restic backup` of one path with host, tags and time. Throws BackupError on an empty host or a tag restic would split or misread. */
-export function resticBackupArgs(repository: string, path: string, options: BackupArgsOptions): string[] {
+export function resticBackupArgs(path: string, options: BackupArgsOptions): string[] {
   requireValue("host", options.host);
   if (path === "") throw new BackupError("Cannot build restic backup: the path is empty");
   const tags = [backupctlTag, ...(options.tags ?? [])].filter(
     (tag, index, all) => all.indexOf(tag) === index,
   );
-  const args = [...resticRepositoryArgs(repository), "backup", `--host=${options.host}`];
+  const args = ["backup", `--host=${options.host}`];
   for (const tag of tags) args.push(`--tag=${checkedTag(tag)}`);
   if (options.time) args.push(`--time=${formatResticTime(options.time)}`);
   // the unpacked archive is a fresh directory every run: new inodes and ctimes must not make restic
@@ -170,8 +148,8 @@ export function resticBackupArgs(repository: string, path: string, options: Back
 }
 
 /** Returns the arguments of `restic snapshots --json`, filtered by host and tags. Throws BackupError on an invalid tag. */
-export function resticSnapshotsArgs(repository: string, options: SnapshotsArgsOptions = {}): string[] {
-  const args = [...resticRepositoryArgs(repository)];
+export function resticSnapshotsArgs(options: SnapshotsArgsOptions = {}): string[] {
+  const args: string[] = [];
   if (options.isLockFree) args.push("--no-lock");
   args.push("snapshots", "--json");
   if (options.host !== undefined) args.push(`--host=${requireValue("host", options.host)}`);
@@ -182,20 +160,19 @@ export function resticSnapshotsArgs(repository: string, options: SnapshotsArgsOp
 
 /** Returns the arguments of `restic forget` for a structured policy or a legacy option string split into argv. Throws BackupError when the policy keeps nothing or holds a value restic would misread. */
 export function resticForgetArgs(
-  repository: string,
   policy: RetentionPolicy | readonly string[],
   options: ForgetArgsOptions,
 ): string[] {
   const policyArgs = isLegacyPolicy(policy) ? checkedLegacyPolicy(policy) : structuredPolicyArgs(policy);
-  const args = [...resticRepositoryArgs(repository), "forget", `--group-by=${options.groupBy ?? "host"}`];
+  const args = ["forget", `--group-by=${options.groupBy ?? "host"}`];
   args.push(...policyArgs);
   if (options.prune) args.push("--prune");
   return args;
 }
 
 /** Returns the arguments of `restic check`, with check_options and an optional --read-data-subset. Throws BackupError when the subset is malformed. */
-export function resticCheckArgs(repository: string, options: CheckArgsOptions = {}): string[] {
-  const args = [...resticRepositoryArgs(repository), "check", ...(options.options ?? [])];
+export function resticCheckArgs(options: CheckArgsOptions = {}): string[] {
+  const args = ["check", ...(options.options ?? [])];
   if (options.readDataSubset !== undefined) {
     if (!isValidReadDataSubset(options.readDataSubset)) {
       throw new BackupError(
@@ -212,20 +189,19 @@ export function resticCheckArgs(repository: string, options: CheckArgsOptions = 
 }
 
 /** Returns the arguments of `restic unlock`, which removes stale locks only (never --remove-all). */
-export function resticUnlockArgs(repository: string): string[] {
-  return [...resticRepositoryArgs(repository), "unlock"];
+export function resticUnlockArgs(): string[] {
+  return ["unlock"];
 }
 
 /** Returns the arguments of `restic restore` of one snapshot (an ID or "latest") into target. Throws BackupError when snapshot or target is empty. */
 export function resticRestoreArgs(
-  repository: string,
   snapshot: string,
   target: string,
   options: RestoreArgsOptions = {},
 ): string[] {
   requireValue("snapshot", snapshot);
   requireValue("target", target);
-  const args = [...resticRepositoryArgs(repository), "restore", `--target=${target}`];
+  const args = ["restore", `--target=${target}`];
   if (options.host !== undefined) args.push(`--host=${requireValue("host", options.host)}`);
   for (const include of options.include ?? []) args.push(`--include=${requireValue("include", include)}`);
   args.push("--", snapshot);
@@ -233,8 +209,8 @@ export function resticRestoreArgs(
 }
 
 /** Returns the arguments of `restic stats --json`. */
-export function resticStatsArgs(repository: string, options: StatsArgsOptions = {}): string[] {
-  const args = [...resticRepositoryArgs(repository), "--no-lock", "stats", "--json"];
+export function resticStatsArgs(options: StatsArgsOptions = {}): string[] {
+  const args = ["--no-lock", "stats", "--json"];
   if (options.mode !== undefined) args.push(`--mode=${options.mode}`);
   if (options.host !== undefined) args.push(`--host=${requireValue("host", options.host)}`);
   if (options.snapshot !== undefined) args.push("--", requireValue("snapshot", options.snapshot));

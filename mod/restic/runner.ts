@@ -3,7 +3,7 @@
 // their output parsed (output.ts) and their failures sorted into kinds (failure.ts).
 
 import { readFileSync } from "node:fs";
-import { errorMessage } from "../lib/errors.ts";
+import { BackupError, errorMessage } from "../lib/errors.ts";
 import { type RunResult, run } from "../lib/exec.ts";
 import { type Logger, type LogLevel, log, registerSecret } from "../lib/log.ts";
 import {
@@ -12,7 +12,6 @@ import {
   resticInitArgs,
   resticSnapshotsArgs,
   type SnapshotsArgsOptions,
-  splitRepositoryArgs,
 } from "./args.ts";
 import { ResticError, toResticError } from "./failure.ts";
 import { type BackupSummary, parseBackupSummary, parseSnapshots, type Snapshot } from "./output.ts";
@@ -22,11 +21,11 @@ export { type BackupSummary, parseBackupSummary, parseSnapshots, type Snapshot }
 
 /**
  * Where and how restic runs. The password reaches restic only as RESTIC_PASSWORD_FILE, and the
- * repository (which args.ts names with --repo=) as RESTIC_REPOSITORY: a backend URL may carry
- * credentials (rest:https://user:secret@host/), and a command line is readable by every local user.
+ * repository as RESTIC_REPOSITORY: a backend URL may carry credentials
+ * (rest:https://user:secret@host/), and a command line is readable by every local user.
  */
 export interface ResticRunOptions {
-  /** The repository the args name, for messages. */
+  /** The repository: a path or any backend URL. */
   repository: string;
   passwordFile: string;
   /** The restic command line, an argv prefix (default ["restic"], looked up in PATH): `tools.restic_cmd`. */
@@ -76,13 +75,35 @@ const partialExitCode = 3;
 // with --json and no terminal restic prints ~60 status lines a second; once a minute is plenty
 const progressLinesPerSecond = "0.0166";
 
-/** Runs restic with args (from args.ts). Throws ResticError when restic fails; exit 3 is returned as isPartial. */
+/** Options that would name a repository on the command line, past RESTIC_REPOSITORY. */
+const repositoryOptions = ["-r", "--repo", "--repository-file"];
+
+/**
+ * Runs restic with args (from args.ts) on options.repository. Throws BackupError when the repository
+ * is empty or args name one (an option list from config, say), ResticError when restic fails; exit 3
+ * is returned as isPartial.
+ */
 export async function runRestic(
   args: readonly string[],
   options: ResticRunOptions & ResticCommandOptions,
 ): Promise<ResticResult> {
-  const { repository, rest } = splitRepositoryArgs(args);
-  const argv = [...(options.resticCommand ?? ["restic"]), ...cacheArgs(options.cacheDir), ...rest];
+  const repository = options.repository;
+  if (repository.trim() === "") throw new BackupError("Cannot run restic: the repository is empty");
+  const endOfOptions = args.indexOf("--");
+  const named = (endOfOptions === -1 ? args : args.slice(0, endOfOptions)).find((arg) =>
+    repositoryOptions.some(
+      (option) => arg === option || arg.startsWith(option.startsWith("--") ? `${option}=` : option),
+    ),
+  );
+  if (named !== undefined) {
+    throw new BackupError(
+      `Cannot run restic on "${repository}": its options name a repository too ("${named}")`,
+      {
+        hint: "remove the repository option from the restic options in server_config.yml",
+      },
+    );
+  }
+  const argv = [...(options.resticCommand ?? ["restic"]), ...cacheArgs(options.cacheDir), ...args];
   registerPasswordFileSecret(options.passwordFile);
   try {
     const result = await run(argv, {
@@ -113,7 +134,7 @@ export async function runBackup(
     if (line.includes('"message_type":"summary"')) summaryLine = line;
     else if (line.includes('"message_type":"status"')) logger.debug(`restic progress: ${line}`);
   };
-  const result = await runRestic(resticBackupArgs(options.repository, path, options), {
+  const result = await runRestic(resticBackupArgs(path, options), {
     ...options,
     stdout: onLine,
     description: options.description ?? `back up "${path}"`,
@@ -164,7 +185,7 @@ async function readSnapshots(
   filters: SnapshotsArgsOptions,
   stderrLevel: LogLevel,
 ): Promise<Snapshot[]> {
-  const args = resticSnapshotsArgs(options.repository, { isLockFree: true, ...filters });
+  const args = resticSnapshotsArgs({ isLockFree: true, ...filters });
   const result = await runRestic(args, {
     ...options,
     isDryRun: false,
@@ -190,7 +211,7 @@ async function readSnapshots(
 /** Creates the repository (logged only in dry-run). Throws ResticError when restic init fails. */
 export async function initRepository(options: ResticRunOptions): Promise<void> {
   const logger = options.logger ?? log;
-  const result = await runRestic(resticInitArgs(options.repository), {
+  const result = await runRestic(resticInitArgs(), {
     ...options,
     description: "create repository",
   });

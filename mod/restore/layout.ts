@@ -4,7 +4,6 @@
 
 import { posix } from "node:path";
 import { BackupError } from "../lib/errors.ts";
-import { resticRepositoryArgs } from "../restic/args.ts";
 import type { Snapshot } from "../restic/output.ts";
 
 /** A service as the manifest lists it. */
@@ -101,7 +100,7 @@ export function includePaths(
   return [posix.join(root, "manifest.json"), posix.join(root, service.type, service.name)];
 }
 
-/** Returns the `restic dump` argv that prints one file of a snapshot (read-only, without a lock). Throws BackupError when the repository is empty. */
-export function resticDumpArgs(repository: string, snapshotId: string, options: { path: string }): string[] {
-  return [...resticRepositoryArgs(repository), "--no-lock", "dump", "--", snapshotId, options.path];
+/** Returns the `restic dump` argv that prints one file of a snapshot (read-only, without a lock). */
+export function resticDumpArgs(snapshotId: string, options: { path: string }): string[] {
+  return ["--no-lock", "dump", "--", snapshotId, options.path];
 }

@@ -79,14 +79,11 @@ export async function runRestore(
     logger.info(
       `Restoring ${service ? `service "${service.type}/${service.name}" of ` : ""}snapshot ${snapshot.shortId} (${snapshot.time.toISOString()}) into "${target}"`,
     );
-    await runRestic(
-      resticRestoreArgs(host.repository, snapshot.id, staging, { include: includePaths(root, service) }),
-      {
-        ...restic,
-        stdout: (line) => logger.debug(`restic restore: ${line}`),
-        description: `restore snapshot ${snapshot.shortId}`,
-      },
-    );
+    await runRestic(resticRestoreArgs(snapshot.id, staging, { include: includePaths(root, service) }), {
+      ...restic,
+      stdout: (line) => logger.debug(`restic restore: ${line}`),
+      description: `restore snapshot ${snapshot.shortId}`,
+    });
     const restoredRoot = join(staging, root);
     if (!(await stat(restoredRoot).catch(() => undefined))?.isDirectory()) {
       throw new BackupError(
@@ -146,15 +143,12 @@ async function readManifest(
   logger: Logger,
 ): Promise<{ archive_timestamp?: string; status?: string; services: ManifestServiceEntry[] } | undefined> {
   try {
-    const result = await runRestic(
-      resticDumpArgs(restic.repository, snapshotId, { path: `${root}/manifest.json` }),
-      {
-        ...restic,
-        stdout: "capture",
-        stderrLevel: "debug",
-        description: "read manifest.json",
-      },
-    );
+    const result = await runRestic(resticDumpArgs(snapshotId, { path: `${root}/manifest.json` }), {
+      ...restic,
+      stdout: "capture",
+      stderrLevel: "debug",
+      description: "read manifest.json",
+    });
     const parsed = JSON.parse(result.stdout ?? "") as { services?: unknown };
     const services = Array.isArray(parsed.services)
       ? parsed.services.filter(

@@ -193,10 +193,7 @@ async function readSnapshots(
   options: { logger: Logger; signal?: AbortSignal },
 ): Promise<Snapshot[]> {
   // --no-cache: status changes nothing, not even restic's cache; listing snapshots needs no index
-  const args = [
-    "--no-cache",
-    ...resticSnapshotsArgs(host.repository, { host: host.hostname, isLockFree: true }),
-  ];
+  const args = ["--no-cache", ...resticSnapshotsArgs({ host: host.hostname, isLockFree: true })];
   const result = await runRestic(args, {
     repository: host.repository,
     passwordFile: host.password_file,

@@ -18,8 +18,6 @@ function maintenance(global: Record<string, unknown>, override?: Record<string, 
   return effectiveMaintenance(maintenanceSchema.parse(global), override as never);
 }
 
-const repository = "/srv/restic/web01";
-
 describe("maintainForgetArgs", () => {
   const cases: [string, Maintenance, boolean, string[]][] = [
     [
@@ -81,8 +79,7 @@ describe("maintainForgetArgs", () => {
   ];
   for (const [name, settings, isDryRun, expected] of cases) {
     test(name, () => {
-      expect(maintainForgetArgs(repository, settings, { host: "web01", isDryRun })).toEqual([
-        `--repo=${repository}`,
+      expect(maintainForgetArgs(settings, { host: "web01", isDryRun })).toEqual([
         "forget",
         "--group-by=host",
         ...expected,
@@ -92,9 +89,7 @@ describe("maintainForgetArgs", () => {
 
   test("a legacy option string that would point restic elsewhere is refused", () => {
     const settings = maintenance({ forget_options: "--keep-daily 7 --repo /elsewhere" });
-    expect(() => maintainForgetArgs(repository, settings, { host: "web01", isDryRun: false })).toThrow(
-      BackupError,
-    );
+    expect(() => maintainForgetArgs(settings, { host: "web01", isDryRun: false })).toThrow(BackupError);
   });
 });
 
@@ -125,9 +120,9 @@ describe("maintainCheckArgs", () => {
   ];
   for (const [name, settings, subset, expected] of cases) {
     test(name, () => {
-      expect(
-        maintainCheckArgs(repository, settings, subset === undefined ? {} : { readDataSubset: subset }),
-      ).toEqual([`--repo=${repository}`, ...expected]);
+      expect(maintainCheckArgs(settings, subset === undefined ? {} : { readDataSubset: subset })).toEqual(
+        expected,
+      );
     });
   }
 });

@@ -79,8 +79,7 @@ describe("snapshotRoot and includePaths", () => {
   });
   test("no service restores everything", () => expect(includePaths("/w/web01/data", undefined)).toEqual([]));
   test("the manifest is read with restic dump, without a lock, the path after --", () => {
-    expect(resticDumpArgs("/srv/restic/web01", "abc123", { path: "/w/web01/data/manifest.json" })).toEqual([
-      "--repo=/srv/restic/web01",
+    expect(resticDumpArgs("abc123", { path: "/w/web01/data/manifest.json" })).toEqual([
       "--no-lock",
       "dump",
       "--",

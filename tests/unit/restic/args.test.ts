@@ -18,13 +18,8 @@ describe("resticBackupArgs", () => {
   const cases: [string, Parameters<typeof resticBackupArgs>, string[]][] = [
     [
       "a local repository with host, timestamp tag and archive time",
+      ["/var/tmp/backupctl/web01/data", { host: "web01", tags: ["20261126_030405"], time: archiveTime }],
       [
-        "/srv/restic/web01",
-        "/var/tmp/backupctl/web01/data",
-        { host: "web01", tags: ["20261126_030405"], time: archiveTime },
-      ],
-      [
-        "--repo=/srv/restic/web01",
         "backup",
         "--host=web01",
         "--tag=backupctl",
@@ -38,9 +33,8 @@ describe("resticBackupArgs", () => {
       ],
     ],
     [
-      "a partial archive, a backend URL and extra options from config",
+      "a partial archive and extra options from config",
       [
-        "sftp:backup@nas:/restic/db1",
         "/data",
         {
           host: "db1",
@@ -49,7 +43,6 @@ describe("resticBackupArgs", () => {
         },
       ],
       [
-        "--repo=sftp:backup@nas:/restic/db1",
         "backup",
         "--host=db1",
         "--tag=backupctl",
@@ -66,18 +59,8 @@ describe("resticBackupArgs", () => {
     ],
     [
       "a host and a path that start with a dash stay values",
-      ["-repo", "-data", { host: "-x", tags: ["backupctl"] }],
-      [
-        "--repo=-repo",
-        "backup",
-        "--host=-x",
-        "--tag=backupctl",
-        "--ignore-inode",
-        "--ignore-ctime",
-        "--json",
-        "--",
-        "-data",
-      ],
+      ["-data", { host: "-x", tags: ["backupctl"] }],
+      ["backup", "--host=-x", "--tag=backupctl", "--ignore-inode", "--ignore-ctime", "--json", "--", "-data"],
     ],
   ];
   for (const [name, input, expected] of cases) {
@@ -85,35 +68,30 @@ describe("resticBackupArgs", () => {
   }
 
   const refusals: [string, Parameters<typeof resticBackupArgs>, string][] = [
-    [
-      "a tag with a comma, which restic would split",
-      ["/r", "/d", { host: "h", tags: ["a,b"] }],
-      "without commas",
-    ],
-    ["an empty tag", ["/r", "/d", { host: "h", tags: [""] }], "non-empty"],
-    ["a tag with a newline", ["/r", "/d", { host: "h", tags: ["a\nb"] }], "whitespace"],
-    ["an empty host", ["/r", "/d", { host: "" }], "host is empty"],
-    ["an empty repository", ["", "/d", { host: "h" }], "repository is empty"],
-    ["an empty path", ["/r", "", { host: "h" }], "path is empty"],
+    ["a tag with a comma, which restic would split", ["/d", { host: "h", tags: ["a,b"] }], "without commas"],
+    ["an empty tag", ["/d", { host: "h", tags: [""] }], "non-empty"],
+    ["a tag with a newline", ["/d", { host: "h", tags: ["a\nb"] }], "whitespace"],
+    ["an empty host", ["/d", { host: "" }], "host is empty"],
+    ["an empty path", ["", { host: "h" }], "path is empty"],
   ];
   for (const [name, input, message] of refusals) {
     test(`refuses ${name}`, () => expect(() => resticBackupArgs(...input)).toThrow(message));
   }
 
   test("never carries a password", () => {
-    const args = resticBackupArgs("/r", "/d", { host: "h" });
+    const args = resticBackupArgs("/d", { host: "h" });
     expect(args.some((argument) => /password/i.test(argument))).toBe(false);
   });
 });
 
 describe("resticSnapshotsArgs", () => {
   const cases: [string, Parameters<typeof resticSnapshotsArgs>, string[]][] = [
-    ["all snapshots", ["/r"], ["--repo=/r", "snapshots", "--json"]],
-    ["one host", ["/r", { host: "web01" }], ["--repo=/r", "snapshots", "--json", "--host=web01"]],
+    ["all snapshots", [], ["snapshots", "--json"]],
+    ["one host", [{ host: "web01" }], ["snapshots", "--json", "--host=web01"]],
     [
       "tags that must all be present, without a lock",
-      ["/r", { host: "web01", tags: ["backupctl", "20261126_030405"], isLockFree: true }],
-      ["--repo=/r", "--no-lock", "snapshots", "--json", "--host=web01", "--tag=backupctl,20261126_030405"],
+      [{ host: "web01", tags: ["backupctl", "20261126_030405"], isLockFree: true }],
+      ["--no-lock", "snapshots", "--json", "--host=web01", "--tag=backupctl,20261126_030405"],
     ],
   ];
   for (const [name, input, expected] of cases) {
@@ -125,21 +103,12 @@ describe("resticForgetArgs", () => {
   const cases: [string, Parameters<typeof resticForgetArgs>, string[]][] = [
     [
       "a structured policy with prune, grouped by host",
-      ["/r", { keep_daily: 7, keep_weekly: 4, keep_monthly: 6 }, { prune: true }],
-      [
-        "--repo=/r",
-        "forget",
-        "--group-by=host",
-        "--keep-daily=7",
-        "--keep-weekly=4",
-        "--keep-monthly=6",
-        "--prune",
-      ],
+      [{ keep_daily: 7, keep_weekly: 4, keep_monthly: 6 }, { prune: true }],
+      ["forget", "--group-by=host", "--keep-daily=7", "--keep-weekly=4", "--keep-monthly=6", "--prune"],
     ],
     [
       "every structured key, without prune",
       [
-        "/r",
         {
           keep_last: 3,
           keep_hourly: 24,
@@ -153,7 +122,6 @@ describe("resticForgetArgs", () => {
         { prune: false },
       ],
       [
-        "--repo=/r",
         "forget",
         "--group-by=host",
         "--keep-last=3",
@@ -169,23 +137,23 @@ describe("resticForgetArgs", () => {
     ],
     [
       "a zero count is left out, as restic 0.14 reads 0 as unset",
-      ["/r", { keep_last: 0, keep_daily: 7 }, { prune: false }],
-      ["--repo=/r", "forget", "--group-by=host", "--keep-daily=7"],
+      [{ keep_last: 0, keep_daily: 7 }, { prune: false }],
+      ["forget", "--group-by=host", "--keep-daily=7"],
     ],
     [
       "a legacy option string split into argv",
-      ["/r", ["--keep-daily", "7", "--keep-weekly", "4"], { prune: true }],
-      ["--repo=/r", "forget", "--group-by=host", "--keep-daily", "7", "--keep-weekly", "4", "--prune"],
+      [["--keep-daily", "7", "--keep-weekly", "4"], { prune: true }],
+      ["forget", "--group-by=host", "--keep-daily", "7", "--keep-weekly", "4", "--prune"],
     ],
     [
       "a legacy --prune gives way to prune: false",
-      ["/r", ["--keep-last", "5", "--prune"], { prune: false }],
-      ["--repo=/r", "forget", "--group-by=host", "--keep-last", "5"],
+      [["--keep-last", "5", "--prune"], { prune: false }],
+      ["forget", "--group-by=host", "--keep-last", "5"],
     ],
     [
       "another grouping",
-      ["/r", { keep_last: 1 }, { prune: false, groupBy: "host,paths" }],
-      ["--repo=/r", "forget", "--group-by=host,paths", "--keep-last=1"],
+      [{ keep_last: 1 }, { prune: false, groupBy: "host,paths" }],
+      ["forget", "--group-by=host,paths", "--keep-last=1"],
     ],
   ];
   for (const [name, input, expected] of cases) {
@@ -193,24 +161,24 @@ describe("resticForgetArgs", () => {
   }
 
   const refusals: [string, Parameters<typeof resticForgetArgs>, string][] = [
-    ["an empty policy", ["/r", {}, { prune: true }], "keeps nothing"],
-    ["a negative count", ["/r", { keep_last: -1 }, { prune: true }], "not a whole number"],
-    ["a fractional count", ["/r", { keep_daily: 1.5 }, { prune: true }], "not a whole number"],
-    ["a malformed keep_within", ["/r", { keep_within: "30 days" }, { prune: true }], "not a duration"],
-    ["a legacy string without any --keep", ["/r", ["--compact"], { prune: true }], "keep nothing"],
+    ["an empty policy", [{}, { prune: true }], "keeps nothing"],
+    ["a negative count", [{ keep_last: -1 }, { prune: true }], "not a whole number"],
+    ["a fractional count", [{ keep_daily: 1.5 }, { prune: true }], "not a whole number"],
+    ["a malformed keep_within", [{ keep_within: "30 days" }, { prune: true }], "not a duration"],
+    ["a legacy string without any --keep", [["--compact"], { prune: true }], "keep nothing"],
     [
       "a legacy string naming another repository",
-      ["/r", ["--keep-last", "1", "--repo=/other"], { prune: true }],
+      [["--keep-last", "1", "--repo=/other"], { prune: true }],
       "--repo=/other",
     ],
     [
       "a legacy host filter",
-      ["/r", ["--keep-last", "1", "--host", "x"], { prune: true }],
+      [["--keep-last", "1", "--host", "x"], { prune: true }],
       "not a retention option",
     ],
     [
       "a legacy password file",
-      ["/r", ["-l", "1", "--password-file=/x"], { prune: true }],
+      [["-l", "1", "--password-file=/x"], { prune: true }],
       "not a retention option",
     ],
   ];
@@ -221,16 +189,12 @@ describe("resticForgetArgs", () => {
 
 describe("resticCheckArgs", () => {
   const cases: [string, Parameters<typeof resticCheckArgs>, string[]][] = [
-    ["a structural check", ["/r"], ["--repo=/r", "check"]],
-    [
-      "a rotating subset",
-      ["/r", { readDataSubset: "2/7" }],
-      ["--repo=/r", "check", "--read-data-subset=2/7"],
-    ],
+    ["a structural check", [], ["check"]],
+    ["a rotating subset", [{ readDataSubset: "2/7" }], ["check", "--read-data-subset=2/7"]],
     [
       "check_options and a percentage",
-      ["/r", { options: ["--with-cache"], readDataSubset: "10%" }],
-      ["--repo=/r", "check", "--with-cache", "--read-data-subset=10%"],
+      [{ options: ["--with-cache"], readDataSubset: "10%" }],
+      ["check", "--with-cache", "--read-data-subset=10%"],
     ],
   ];
   for (const [name, input, expected] of cases) {
@@ -239,29 +203,29 @@ describe("resticCheckArgs", () => {
 
   for (const subset of ["0/3", "4/3", "1/0", "-1/3", "all", "1/3 --read-data"]) {
     test(`refuses the subset "${subset}"`, () =>
-      expect(() => resticCheckArgs("/r", { readDataSubset: subset })).toThrow());
+      expect(() => resticCheckArgs({ readDataSubset: subset })).toThrow());
   }
 });
 
 describe("the remaining builders", () => {
   const cases: [string, () => string[], string[]][] = [
-    ["init", () => resticInitArgs("/srv/restic/web01"), ["--repo=/srv/restic/web01", "init"]],
-    ["unlock removes stale locks only", () => resticUnlockArgs("/r"), ["--repo=/r", "unlock"]],
-    ["stats of everything", () => resticStatsArgs("/r"), ["--repo=/r", "--no-lock", "stats", "--json"]],
+    ["init", () => resticInitArgs(), ["init"]],
+    ["unlock removes stale locks only", () => resticUnlockArgs(), ["unlock"]],
+    ["stats of everything", () => resticStatsArgs(), ["--no-lock", "stats", "--json"]],
     [
       "stats of a host's latest snapshot in raw-data mode",
-      () => resticStatsArgs("/r", { mode: "raw-data", host: "web01", snapshot: "latest" }),
-      ["--repo=/r", "--no-lock", "stats", "--json", "--mode=raw-data", "--host=web01", "--", "latest"],
+      () => resticStatsArgs({ mode: "raw-data", host: "web01", snapshot: "latest" }),
+      ["--no-lock", "stats", "--json", "--mode=raw-data", "--host=web01", "--", "latest"],
     ],
     [
       "restore of the latest snapshot of a host",
-      () => resticRestoreArgs("/r", "latest", "/restore", { host: "web01" }),
-      ["--repo=/r", "restore", "--target=/restore", "--host=web01", "--", "latest"],
+      () => resticRestoreArgs("latest", "/restore", { host: "web01" }),
+      ["restore", "--target=/restore", "--host=web01", "--", "latest"],
     ],
     [
       "restore of one service of a snapshot",
-      () => resticRestoreArgs("/r", "b02722e1", "/restore", { include: ["/data/compose/app"] }),
-      ["--repo=/r", "restore", "--target=/restore", "--include=/data/compose/app", "--", "b02722e1"],
+      () => resticRestoreArgs("b02722e1", "/restore", { include: ["/data/compose/app"] }),
+      ["restore", "--target=/restore", "--include=/data/compose/app", "--", "b02722e1"],
     ],
   ];
   for (const [name, build, expected] of cases) {
@@ -269,7 +233,7 @@ describe("the remaining builders", () => {
   }
 
   test("unlock never removes live locks", () => {
-    expect(resticUnlockArgs("/r")).not.toContain("--remove-all");
+    expect(resticUnlockArgs()).not.toContain("--remove-all");
   });
 });
 

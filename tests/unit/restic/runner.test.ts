@@ -14,7 +14,6 @@ import { getLogLevel, type LogLevel, setLogLevel, setLogSink } from "../../../mo
 import {
   resticCheckArgs,
   resticForgetArgs,
-  resticRepositoryArgs,
   resticRestoreArgs,
   resticUnlockArgs,
 } from "../../../mod/restic/args.ts";
@@ -186,7 +185,7 @@ describe("runner.ts with real restic", () => {
       await runBackup(source, { ...options, host: "web01" });
       const target = join(root, "restored");
       await runRestic(
-        resticRestoreArgs(options.repository, "latest", target, {
+        resticRestoreArgs("latest", target, {
           host: "web01",
           include: [join(source, "etc")],
         }),
@@ -230,15 +229,15 @@ describe("runner.ts with real restic", () => {
         });
       }
       expect(await listSnapshots(options, { host: "web01" })).toHaveLength(3);
-      await runRestic(resticForgetArgs(options.repository, { keep_last: 1 }, { prune: true }), options);
+      await runRestic(resticForgetArgs({ keep_last: 1 }, { prune: true }), options);
       const remaining = await listSnapshots(options, { host: "web01" });
       expect(remaining.map((snapshot) => snapshot.tags)).toEqual([["backupctl", "20261103_000000"]]);
       expect((await options.handle.snapshots()).map((snapshot) => snapshot.tags)).toEqual([
         ["backupctl", "20261103_000000"],
       ]);
-      const check = await runRestic(resticCheckArgs(options.repository), options);
+      const check = await runRestic(resticCheckArgs(), options);
       expect(check.exitCode).toBe(0);
-      const subset = await runRestic(resticCheckArgs(options.repository, { readDataSubset: "1/3" }), options);
+      const subset = await runRestic(resticCheckArgs({ readDataSubset: "1/3" }), options);
       expect(subset.exitCode).toBe(0);
       expect(subset.argv).toContain("--read-data-subset=1/3");
     },
@@ -262,9 +261,7 @@ describe("runner.ts with real restic", () => {
         chmodSync(path, 0o600);
         writeFileSync(path, bytes);
       }
-      const error = await caught(() =>
-        runRestic(resticCheckArgs(options.repository, { readDataSubset: "1/1" }), options),
-      );
+      const error = await caught(() => runRestic(resticCheckArgs({ readDataSubset: "1/1" }), options));
       expect(error.kind).toBe("failed");
       expect(error.resticExitCode).toBe(1);
     },
@@ -296,7 +293,7 @@ describe("runner.ts with real restic", () => {
         [
           "restic",
           `--cache-dir=${options.cacheDir}`,
-          ...resticRepositoryArgs(options.repository),
+          `--repo=${options.repository}`,
           "backup",
           "--stdin",
           "--host=holder",
@@ -308,10 +305,10 @@ describe("runner.ts with real restic", () => {
         for (let attempt = 0; attempt < 100 && readdirSync(locks).length === 0; attempt++)
           await Bun.sleep(50);
         expect(readdirSync(locks)).toHaveLength(1);
-        await runRestic(resticUnlockArgs(options.repository), options);
+        await runRestic(resticUnlockArgs(), options);
         expect(readdirSync(locks)).toHaveLength(1);
         const error = await caught(() =>
-          runRestic(resticForgetArgs(options.repository, { keep_last: 1 }, { prune: true }), options),
+          runRestic(resticForgetArgs({ keep_last: 1 }, { prune: true }), options),
         );
         expect(error.kind).toBe("locked");
         expect(error.message).toMatch(/locked .*PID \d+/);
@@ -349,13 +346,11 @@ describe("runner.ts with real restic", () => {
       const aborted = await caught(() => listSnapshots({ ...options, signal: controller.signal }));
       expect(aborted.kind).toBe("interrupted");
       // opening the repository alone (key derivation) takes restic longer than 20 ms
-      const timedOut = await caught(() =>
-        runRestic(resticCheckArgs(options.repository), { ...options, timeoutMs: 20 }),
-      );
+      const timedOut = await caught(() => runRestic(resticCheckArgs(), { ...options, timeoutMs: 20 }));
       expect(timedOut.kind).toBe("failed");
       expect(timedOut.message).toContain("timed out");
       // the killed command leaves the repository usable for the next one
-      await runRestic(resticCheckArgs(options.repository), options);
+      await runRestic(resticCheckArgs(), options);
     },
     slow,
   );
@@ -413,6 +408,27 @@ describe("runner.ts with real restic", () => {
       expect(logLines.filter((line) => line.includes(secret))).toEqual([]);
       expect(thrownMessages.filter((message) => message.includes(secret))).toEqual([]);
     }
+  });
+});
+
+describe("runRestic before restic starts", () => {
+  const options = { repository: "/srv/restic/web01", passwordFile: "/nonexistent/password" };
+
+  test("refuses options that would name a second repository, in any spelling, before --", async () => {
+    for (const named of ["-r", "-r/elsewhere", "--repo", "--repo=/elsewhere", "--repository-file=/f"]) {
+      await expect(runRestic(["backup", named, "/elsewhere", "--", "/data"], options)).rejects.toThrow(
+        `Cannot run restic on "/srv/restic/web01": its options name a repository too ("${named}")`,
+      );
+    }
+  });
+
+  test("a path after -- may look like an option; an empty repository is refused", async () => {
+    await expect(
+      runRestic(["backup", "--", "--repo=x"], { ...options, repository: " ", isDryRun: true }),
+    ).rejects.toThrow("Cannot run restic: the repository is empty");
+    const planned = await runRestic(["backup", "--", "--repo=x"], { ...options, isDryRun: true });
+    expect(planned.skipped).toBe(true);
+    expect(planned.argv).toEqual(["restic", "backup", "--", "--repo=x"]);
   });
 });
 
