@@ -4,15 +4,7 @@
 
 import { afterAll, beforeAll, describe, expect } from "bun:test";
 import { randomBytes } from "node:crypto";
-import {
-  appendFileSync,
-  chmodSync,
-  chownSync,
-  mkdirSync,
-  rmdirSync,
-  unlinkSync,
-  writeFileSync,
-} from "node:fs";
+import { appendFileSync, chmodSync, chownSync, mkdirSync, rmdirSync, unlinkSync } from "node:fs";
 import { join } from "node:path";
 import { runBinary } from "../e2e/binary.ts";
 import { makeTempDir, removeTempDir, type SshdHandle, startSshd } from "../harness/index.ts";

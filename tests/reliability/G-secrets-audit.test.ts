@@ -11,7 +11,6 @@ import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, writeFileS
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { runBinary } from "../e2e/binary.ts";
-import { runSync } from "../e2e/fixtures.ts";
 import {
   freePort,
   makeTempDir,
