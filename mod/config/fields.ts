@@ -211,6 +211,34 @@ export function optionList() {
     .transform((value, context) => (Array.isArray(value) ? value : splitOrReport(value, context)));
 }
 
+/**
+ * Returns a refinement of an optionList that refuses the options backupctl sets itself: refused maps an
+ * option name ("-r", "--repo") to why; "--repo=x" and "-rx" are matched by their name, nothing after "--".
+ */
+export function refuseOptions(refused: ReadonlyMap<string, string>) {
+  return (options: string[], context: { issues: unknown[] }): void => {
+    for (const option of options) {
+      if (option === "--") break;
+      const name = option.startsWith("--") ? (option.split("=")[0] as string) : option.slice(0, 2);
+      const reason = refused.get(name);
+      if (reason !== undefined) {
+        addIssue(context, option, `"${option}" cannot be set here: ${reason}, set by backupctl`);
+      }
+    }
+  };
+}
+
+/** Options that name the repository or its password, which backupctl passes to restic itself. */
+export const resticRepositoryOptions: ReadonlyMap<string, string> = new Map([
+  ["-r", "the repository is the host's repository"],
+  ["--repo", "the repository is the host's repository"],
+  ["--repository-file", "the repository is the host's repository"],
+  ["-p", "the password is restic.password_file"],
+  ["--password-file", "the password is restic.password_file"],
+  ["--password-command", "the password is restic.password_file"],
+  ["--key-hint", "the password is restic.password_file"],
+]);
+
 /** A command: a program with optional leading arguments ("docker compose"); the code reads argv. */
 export function commandLine() {
   return optionList().superRefine((words, context) => {

@@ -2,7 +2,14 @@
 // policy (keep_* keys or the original's option string), prune, check and the rotating read-data subset.
 
 import { z } from "zod";
-import { expecting, mailAddressList, optionList, singleLineString } from "./fields.ts";
+import {
+  expecting,
+  mailAddressList,
+  optionList,
+  refuseOptions,
+  resticRepositoryOptions,
+  singleLineString,
+} from "./fields.ts";
 
 /** keep_* values: a count, or -1 for "keep all" (restic 0.16 and later). */
 function keepCount(description: string) {
@@ -94,7 +101,12 @@ export const maintenanceSchema = z.strictObject({
     .default(true)
     .describe("forget with --prune, removing unreferenced data (default: true)"),
   check: z.boolean().default(true).describe("run restic check after forget (default: true)"),
-  check_options: optionList().default([]).describe("extra options for restic check (default: none)"),
+  check_options: optionList()
+    .superRefine(refuseOptions(resticRepositoryOptions))
+    .default([])
+    .describe(
+      "extra options for restic check; not the repository or password, which backupctl sets (default: none)",
+    ),
   read_data_subset: readDataSubset()
     .optional()
     .describe(
@@ -114,7 +126,10 @@ export const maintenanceOverrideSchema = z.strictObject({
   ...retentionPolicyShape,
   prune: z.boolean().optional().describe("override restic.maintenance.prune for this host"),
   check: z.boolean().optional().describe("override restic.maintenance.check for this host"),
-  check_options: optionList().optional().describe("override restic.maintenance.check_options for this host"),
+  check_options: optionList()
+    .superRefine(refuseOptions(resticRepositoryOptions))
+    .optional()
+    .describe("override restic.maintenance.check_options for this host"),
   read_data_subset: readDataSubset().optional().describe("override restic.maintenance.read_data_subset"),
 });
 

@@ -8,7 +8,6 @@ import { commonConfigShape } from "./common.ts";
 import {
   absolutePath,
   accountName,
-  addIssue,
   byteSize,
   commandLine,
   duration,
@@ -18,6 +17,8 @@ import {
   networkAddress,
   optionList,
   port,
+  refuseOptions,
+  resticRepositoryOptions,
   safeName,
   workDirectory,
 } from "./fields.ts";
@@ -118,13 +119,7 @@ export const serverGlobalSchema = z.strictObject({
 // restic backup options that would store somewhere else, under another name, or nothing at all while
 // backupctl reports a snapshot: backupctl sets these itself (restic/args.ts, restic/runner.ts)
 const controlledBackupOptions = new Map<string, string>([
-  ["-r", "the repository is the host's repository"],
-  ["--repo", "the repository is the host's repository"],
-  ["--repository-file", "the repository is the host's repository"],
-  ["-p", "the password is restic.password_file"],
-  ["--password-file", "the password is restic.password_file"],
-  ["--password-command", "the password is restic.password_file"],
-  ["--key-hint", "the password is restic.password_file"],
+  ...resticRepositoryOptions,
   ["-H", "the host name is the host's hostname"],
   ["--host", "the host name is the host's hostname"],
   ["--tag", "the tags name the archive"],
@@ -139,18 +134,6 @@ const controlledBackupOptions = new Map<string, string>([
   ["--files-from-verbatim", "the input is the unpacked archive"],
 ]);
 
-/** Adds an issue for each option of restic.backup_options that backupctl sets itself. */
-function refuseControlledBackupOptions(options: string[], context: { issues: unknown[] }): void {
-  for (const option of options) {
-    if (option === "--") break;
-    const name = option.startsWith("--") ? (option.split("=")[0] as string) : option.slice(0, 2);
-    const reason = controlledBackupOptions.get(name);
-    if (reason !== undefined) {
-      addIssue(context, option, `"${option}" cannot be set here: ${reason}, set by backupctl`);
-    }
-  }
-}
-
 /** `restic:` of server_config.yml. */
 export const serverResticSchema = z.strictObject({
   repository_root: repositoryLocation()
@@ -163,7 +146,7 @@ export const serverResticSchema = z.strictObject({
     .default(false)
     .describe("initialise a missing repository on first pull instead of failing (default: false)"),
   backup_options: optionList()
-    .superRefine(refuseControlledBackupOptions)
+    .superRefine(refuseOptions(controlledBackupOptions))
     .default([])
     .describe(
       "extra options for restic backup: a list, or a string split like a shell does; not the repository, password, host, tags, time, input or --dry-run, which backupctl sets (default: none)",

@@ -204,6 +204,27 @@ describe("server_config.yml", () => {
     ]);
   });
 
+  test("check_options may not name the repository or its password", () => {
+    const { issues } = loadServer(`
+      restic:
+        repository_root: /srv/restic
+        password_file: /etc/backup/restic.pass
+        maintenance: {check_options: "--with-cache --repo=/elsewhere"}
+      hosts:
+        - {hostname: a, ssh_user: backup, ssh_key_file: /k, maintenance: {check_options: [-p, /x]}}
+    `);
+    expect(issues.map((issue) => [issue.path, issue.message])).toEqual([
+      [
+        "restic.maintenance.check_options",
+        '"--repo=/elsewhere" cannot be set here: the repository is the host\'s repository, set by backupctl',
+      ],
+      [
+        "hosts[0].maintenance.check_options",
+        '"-p" cannot be set here: the password is restic.password_file, set by backupctl',
+      ],
+    ]);
+  });
+
   test("an unclosed quote in an option string is an error at that key", () => {
     const { issues } = loadServer(`
       restic:
