@@ -3,10 +3,9 @@
 // they need (the override file compose itself would read); the same argv works with `docker compose`
 // and with `docker-compose` v1 (tools.docker_cmd).
 
-import { stat } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import type { DockerTask } from "../mod/config/tasks/docker.ts";
-import { errnoCode } from "../mod/lib/errors.ts";
+import { isRegularFile } from "../mod/lib/fs.ts";
 
 /** The names compose looks for when no file is named; only these get an override file added. */
 export const composeDefaultNames = [
@@ -62,11 +61,7 @@ export async function findComposeOverride(composeFile: string): Promise<string |
   if (!(composeDefaultNames as readonly string[]).includes(basename(composeFile))) return undefined;
   for (const name of composeOverrideNames) {
     const candidate = join(dirname(composeFile), name);
-    try {
-      if ((await stat(candidate)).isFile()) return candidate;
-    } catch (error) {
-      if (errnoCode(error) !== "ENOENT") throw error;
-    }
+    if (await isRegularFile(candidate)) return candidate;
   }
   return undefined;
 }

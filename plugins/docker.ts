@@ -2,11 +2,12 @@
 // are stopped — recorded first, so a killed run leaves a record the next run resumes from — and exactly
 // those are started again. Its dump step copies the compose configuration and can pin the images.
 
-import { copyFile, mkdir, stat } from "node:fs/promises";
+import { copyFile, mkdir } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import { type DockerTask, dockerTaskSchema } from "../mod/config/tasks/docker.ts";
-import { BackupError, errnoCode, errorMessage } from "../mod/lib/errors.ts";
+import { BackupError, errorMessage } from "../mod/lib/errors.ts";
 import { quoteArgv } from "../mod/lib/exec.ts";
+import { isRegularFile } from "../mod/lib/fs.ts";
 import {
   type ComposeStack,
   composeOverrideNames,
@@ -133,16 +134,6 @@ async function startStoppedServices(data: Record<string, unknown>, context: Task
   );
 }
 
-/** Returns whether path is an existing regular file. */
-async function isFile(path: string): Promise<boolean> {
-  try {
-    return (await stat(path)).isFile();
-  } catch (error) {
-    if (errnoCode(error) === "ENOENT") return false;
-    throw error;
-  }
-}
-
 /** Returns the configuration files of a stack that exist: the compose file, .env, and override files beside it. */
 export async function composeConfigFiles(stack: ComposeStack): Promise<string[]> {
   const composeDirectory = dirname(stack.compose_file);
@@ -153,7 +144,7 @@ export async function composeConfigFiles(stack: ComposeStack): Promise<string[]>
   ];
   const files: string[] = [];
   for (const file of new Set(candidates)) {
-    if (await isFile(file)) files.push(file);
+    if (await isRegularFile(file)) files.push(file);
   }
   if (!files.includes(stack.compose_file)) {
     throw new BackupError(`Cannot read the compose file "${stack.compose_file}": no such file`, {

@@ -9,6 +9,7 @@ import { BackupError } from "../lib/errors.ts";
 import { logLevels } from "../lib/log.ts";
 import { nameProblem } from "../lib/names.ts";
 import { tryParseByteSize } from "../lib/size.ts";
+import { argsNaming, optionName, passwordOptionNames, repositoryOptionNames } from "../restic/args.ts";
 import { splitShellWords } from "./shell-words.ts";
 
 /** Describes a value for a message: `string "abc"`, `number 5`, `a list`, `a mapping`. */
@@ -217,26 +218,17 @@ export function optionList() {
  */
 export function refuseOptions(refused: ReadonlyMap<string, string>) {
   return (options: string[], context: { issues: unknown[] }): void => {
-    for (const option of options) {
-      if (option === "--") break;
-      const name = option.startsWith("--") ? (option.split("=")[0] as string) : option.slice(0, 2);
-      const reason = refused.get(name);
-      if (reason !== undefined) {
-        addIssue(context, option, `"${option}" cannot be set here: ${reason}, set by backupctl`);
-      }
+    for (const option of argsNaming(options, [...refused.keys()])) {
+      const reason = refused.get(optionName(option) ?? "");
+      addIssue(context, option, `"${option}" cannot be set here: ${reason}, set by backupctl`);
     }
   };
 }
 
 /** Options that name the repository or its password, which backupctl passes to restic itself. */
 export const resticRepositoryOptions: ReadonlyMap<string, string> = new Map([
-  ["-r", "the repository is the host's repository"],
-  ["--repo", "the repository is the host's repository"],
-  ["--repository-file", "the repository is the host's repository"],
-  ["-p", "the password is restic.password_file"],
-  ["--password-file", "the password is restic.password_file"],
-  ["--password-command", "the password is restic.password_file"],
-  ["--key-hint", "the password is restic.password_file"],
+  ...repositoryOptionNames.map((name): [string, string] => [name, "the repository is the host's repository"]),
+  ...passwordOptionNames.map((name): [string, string] => [name, "the password is restic.password_file"]),
 ]);
 
 /** A command: a program with optional leading arguments ("docker compose"); the code reads argv. */

@@ -19,12 +19,17 @@ export async function availableBytes(path: string): Promise<number> {
   }
 }
 
+/** Returns the bytes a check wants free: min_free_space_mb plus the estimate. */
+export function requiredBytes(options: { minFreeMb: number; neededBytes: number }): number {
+  return options.minFreeMb * mebibyte + options.neededBytes;
+}
+
 /** What a free-space check compares, in MiB for messages: "N MiB free" and "M MiB needed (min_free_space_mb … + … MiB estimated)". */
 export function spaceFigures(
   availableBytes: number,
   options: { minFreeMb: number; neededBytes: number },
 ): { free: string; needed: string } {
-  const required = options.minFreeMb * mebibyte + options.neededBytes;
+  const required = requiredBytes(options);
   return {
     free: `${Math.floor(availableBytes / mebibyte)} MiB free`,
     needed: `${Math.ceil(required / mebibyte)} MiB needed (min_free_space_mb ${options.minFreeMb} + ${Math.ceil(options.neededBytes / mebibyte)} MiB estimated)`,
@@ -49,7 +54,7 @@ export async function ensureFreeSpace(
   options: { minFreeMb: number; neededBytes: number; purpose: string; hint: string },
 ): Promise<void> {
   const available = await availableBytes(path);
-  if (available < options.minFreeMb * mebibyte + options.neededBytes) {
+  if (available < requiredBytes(options)) {
     throw notEnoughSpaceError(path, available, options);
   }
 }

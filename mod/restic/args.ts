@@ -125,6 +125,31 @@ const durationExpression = /^(\d+[ymdh])+$/;
 const subsetExpression = /^(\d+\/\d+|\d+(\.\d+)?%|\d+[kKmMgGtT]?)$/;
 const partExpression = /^(\d+)\/(\d+)$/;
 
+/** Options that name the repository, which the runner passes to restic as RESTIC_REPOSITORY. */
+export const repositoryOptionNames: readonly string[] = ["-r", "--repo", "--repository-file"];
+
+/** Options that give the password, which the runner passes to restic as RESTIC_PASSWORD_FILE. */
+export const passwordOptionNames: readonly string[] = [
+  "-p",
+  "--password-file",
+  "--password-command",
+  "--key-hint",
+];
+
+/** Returns the option an argument names ("--repo" for "--repo=/x", "-r" for "-r/x"), or undefined for a value. */
+export function optionName(arg: string): string | undefined {
+  if (arg.startsWith("--")) return arg.split("=")[0];
+  return arg.startsWith("-") && arg.length >= 2 ? arg.slice(0, 2) : undefined;
+}
+
+/** Returns the arguments before "--" that name one of names. */
+export function argsNaming(args: readonly string[], names: readonly string[]): string[] {
+  const endOfOptions = args.indexOf("--");
+  return (endOfOptions === -1 ? args : args.slice(0, endOfOptions)).filter((arg) =>
+    names.includes(optionName(arg) ?? ""),
+  );
+}
+
 /** Returns the arguments of `restic init`. */
 export function resticInitArgs(): string[] {
   return ["init"];

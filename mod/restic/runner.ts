@@ -7,7 +7,9 @@ import { BackupError, errorMessage } from "../lib/errors.ts";
 import { type RunResult, run } from "../lib/exec.ts";
 import { type Logger, type LogLevel, log, registerSecret } from "../lib/log.ts";
 import {
+  argsNaming,
   type BackupArgsOptions,
+  repositoryOptionNames,
   resticBackupArgs,
   resticInitArgs,
   resticSnapshotsArgs,
@@ -75,9 +77,6 @@ const partialExitCode = 3;
 // with --json and no terminal restic prints ~60 status lines a second; once a minute is plenty
 const progressLinesPerSecond = "0.0166";
 
-/** Options that would name a repository on the command line, past RESTIC_REPOSITORY. */
-const repositoryOptions = ["-r", "--repo", "--repository-file"];
-
 /**
  * Runs restic with args (from args.ts) on options.repository. Throws BackupError when the repository
  * is empty or args name one (an option list from config, say), ResticError when restic fails; exit 3
@@ -89,12 +88,8 @@ export async function runRestic(
 ): Promise<ResticResult> {
   const repository = options.repository;
   if (repository.trim() === "") throw new BackupError("Cannot run restic: the repository is empty");
-  const endOfOptions = args.indexOf("--");
-  const named = (endOfOptions === -1 ? args : args.slice(0, endOfOptions)).find((arg) =>
-    repositoryOptions.some(
-      (option) => arg === option || arg.startsWith(option.startsWith("--") ? `${option}=` : option),
-    ),
-  );
+  // restic prefers a repository on its command line to RESTIC_REPOSITORY
+  const [named] = argsNaming(args, repositoryOptionNames);
   if (named !== undefined) {
     throw new BackupError(
       `Cannot run restic on "${repository}": its options name a repository too ("${named}")`,

@@ -4,7 +4,7 @@
 // released (its unpacked data removed). It fails only when it does not fit with nothing else reserved.
 
 import { BackupError } from "../../lib/errors.ts";
-import { availableBytes, notEnoughSpaceError, spaceFigures } from "../../lib/free-space.ts";
+import { availableBytes, notEnoughSpaceError, requiredBytes, spaceFigures } from "../../lib/free-space.ts";
 
 const mebibyte = 1024 * 1024;
 
@@ -46,7 +46,8 @@ export class UnpackSpace {
    * signal aborts while waiting.
    */
   async reserve(request: SpaceRequest): Promise<() => void> {
-    const required = this.minFreeMb * mebibyte + request.bytes;
+    const figures = { minFreeMb: this.minFreeMb, neededBytes: request.bytes };
+    const required = requiredBytes(figures);
     let hasWaited = false;
     while (true) {
       if (request.signal.aborted) {
@@ -57,7 +58,6 @@ export class UnpackSpace {
         this.reservedBytes += request.bytes;
         return this.releaser(request.bytes);
       }
-      const figures = { minFreeMb: this.minFreeMb, neededBytes: request.bytes };
       if (this.reservedBytes === 0) {
         throw notEnoughSpaceError(this.directory, available, {
           ...figures,
