@@ -9,6 +9,7 @@ import { Readable, Writable } from "node:stream";
 import { BackupError, errnoCode, errorMessage } from "./errors.ts";
 import { isDirectory, openForWriting, which } from "./fs.ts";
 import { type Logger, type LogLevel, log, redact } from "./log.ts";
+import { clipLine, createLineSplitter, keepTail } from "./output-lines.ts";
 import { registerChildGroup, terminateGroup, unregisterChildGroup } from "./signals.ts";
 import { formatDuration } from "./time.ts";
 
@@ -113,8 +114,6 @@ export interface CommandHandle {
 
 const stderrTailLines = 20;
 const messageTailLines = 5;
-const displayLineLength = 2000;
-const maxPendingLineLength = 1024 * 1024;
 // a daemon forked by the command may keep its stdout/stderr open for hours; stop reading after this
 const streamCloseGraceMs = 2000;
 
@@ -423,8 +422,7 @@ function openStdoutFile(target: StdoutFile): number {
 function collectStderr(stream: Readable, state: CommandState, level: LogLevel): void {
   const splitter = createLineSplitter((line) => {
     const clipped = clipLine(state.command.redactText(line));
-    state.stderrTail.push(clipped);
-    if (state.stderrTail.length > stderrTailLines) state.stderrTail.shift();
+    keepTail(state.stderrTail, clipped, stderrTailLines);
     state.command.logger[level](clipped);
   });
   stream.on("data", (chunk: Uint8Array) => splitter.push(chunk));
@@ -507,35 +505,4 @@ function streamFinished(stream: Readable): Promise<void> {
     stream.once("close", () => resolveFinished());
     stream.once("error", () => resolveFinished());
   });
-}
-
-/** Returns a splitter that calls onLine per complete line of a byte stream; flush() emits the unterminated rest. */
-function createLineSplitter(onLine: (line: string) => void): {
-  push(chunk: Uint8Array): void;
-  flush(): void;
-} {
-  const decoder = new TextDecoder();
-  let pending = "";
-  return {
-    push(chunk) {
-      const lines = (pending + decoder.decode(chunk, { stream: true })).split("\n");
-      pending = lines.pop() ?? "";
-      for (const line of lines) onLine(line.replace(/\r$/, ""));
-      // a binary stream without newlines must not grow memory without bound
-      if (pending.length > maxPendingLineLength) {
-        onLine(pending);
-        pending = "";
-      }
-    },
-    flush() {
-      pending += decoder.decode();
-      if (pending !== "") onLine(pending.replace(/\r$/, ""));
-      pending = "";
-    },
-  };
-}
-
-/** Shortens a line for the log and the stderr tail. */
-function clipLine(line: string): string {
-  return line.length > displayLineLength ? `${line.slice(0, displayLineLength)}…` : line;
 }

@@ -6,6 +6,7 @@ import { closeSync, constants, fchmodSync, openSync } from "node:fs";
 import { BackupError, errorMessage } from "./errors.ts";
 import { CommandError, quoteArgv, type RunResult, which } from "./exec.ts";
 import { type Logger, log, redact } from "./log.ts";
+import { clipLine, createLineSplitter, keepTail } from "./output-lines.ts";
 import { registerChildGroup, terminateGroup, unregisterChildGroup } from "./signals.ts";
 
 /** How a pipeline runs. */
@@ -32,22 +33,13 @@ async function drainStderr(
   tail: string[],
   logger: Logger,
 ): Promise<void> {
-  const decoder = new TextDecoder();
-  let pending = "";
-  const take = (line: string) => {
-    const text = redact(line).slice(0, 2000);
-    tail.push(text);
-    if (tail.length > tailLines) tail.shift();
+  const splitter = createLineSplitter((line) => {
+    const text = clipLine(redact(line));
+    keepTail(tail, text, tailLines);
     logger.debug(text);
-  };
-  for await (const chunk of stream) {
-    pending += decoder.decode(chunk, { stream: true });
-    const lines = pending.split("\n");
-    pending = lines.pop() ?? "";
-    for (const line of lines) take(line);
-  }
-  pending += decoder.decode();
-  if (pending !== "") take(pending);
+  });
+  for await (const chunk of stream) splitter.push(chunk);
+  splitter.flush();
 }
 
 /** Opens the pipeline's output file. Throws BackupError when it cannot. */

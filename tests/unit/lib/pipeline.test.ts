@@ -34,4 +34,15 @@ describe("runPipeline", () => {
     await expect(runPipeline(stages)).rejects.toThrow(/failed with exit code 1: changed/);
     await expect(runPipeline(stages, { okExitCodes: [[0], [0, 1]] })).rejects.toThrow(/exit code 1/);
   });
+
+  test("a stage's stderr tail is split as a single command's: CR LF lines, clipped, the last 20", async () => {
+    const script =
+      'i=0; while [ $i -lt 25 ]; do printf "line %d\\r\\n" $i >&2; i=$((i+1)); done; head -c 3000 /dev/zero | tr "\\0" x >&2; exit 2';
+    const error = await runPipeline([["sh", "-c", script], ["cat"]]).catch((caught: unknown) => caught);
+    const tail = (error as { result: { stderrTail: string[] } }).result.stderrTail;
+    expect(tail).toHaveLength(20);
+    expect(tail[0]).toBe("line 6");
+    expect(tail[18]).toBe("line 24");
+    expect(tail[19]).toBe(`${"x".repeat(2000)}…`);
+  });
 });
