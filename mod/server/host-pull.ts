@@ -23,7 +23,7 @@ import { isNoSuchFile, SftpSession } from "../ssh/session.ts";
 import { cleanUpClient } from "./after-ingest.ts";
 import { waitForClientUnlock } from "./lock-check.ts";
 import { newestTimestampTag, parseSidecar, type RemoteArchive, selectNewestArchive } from "./select.ts";
-import { type PullAttempt, readHostState } from "./state.ts";
+import { type PullAttempt, type RecordedAttempt, readHostState } from "./state.ts";
 import { UnpackSpace } from "./unpack/space.ts";
 import { removeTree } from "./unpack/target-directory.ts";
 import { unpackArchive } from "./unpack/unpack-archive.ts";
@@ -45,6 +45,8 @@ export interface HostPullResult {
   host: string;
   attempt: PullAttempt;
   alerts: string[];
+  /** What the host's record adds once the attempt is recorded (not in a dry run). */
+  record?: RecordedAttempt;
 }
 
 const sidecarMaxBytes = 4096;

@@ -126,14 +126,14 @@ export async function runServerPull(options: ServerPullOptions): Promise<number>
           signal: options.signal,
           unpackSpace,
         });
-        if (!options.isDryRun) {
-          await recordPullAttempt(config.global.state_dir, host.hostname, result.attempt).catch((error) =>
-            hostLogger.warn(
-              `Cannot record the result in "${config.global.state_dir}": ${errorMessage(error)}`,
-            ),
-          );
+        if (options.isDryRun) return result;
+        try {
+          const record = await recordPullAttempt(config.global.state_dir, host.hostname, result.attempt);
+          return { ...result, record };
+        } catch (error) {
+          hostLogger.warn(`Cannot record the result in "${config.global.state_dir}": ${errorMessage(error)}`);
+          return result;
         }
-        return result;
       },
     );
 

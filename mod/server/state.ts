@@ -40,6 +40,26 @@ export interface HostState {
   last_success?: PullAttempt;
   /** When the current run of failures began; absent while the host is healthy. */
   failing_since?: string;
+  /** Failed or skipped pulls in that run, the last one included; absent while the host is healthy. */
+  failed_attempts?: number;
+}
+
+/** A run of failed or skipped pulls of one host. */
+export interface FailureStreak {
+  /** When its first pull started. */
+  since: string;
+  /** How many pulls in a row failed or were skipped (unknown for a run recorded by an older version). */
+  attempts?: number;
+}
+
+/** What a host's record says about an attempt just recorded: the run of failures it continues or ends. */
+export interface RecordedAttempt {
+  /** The run of failures this attempt belongs to, when it failed. */
+  failing?: FailureStreak;
+  /** The run of failures this attempt ended, when it succeeded after failures. */
+  recovered?: FailureStreak;
+  /** When the last snapshot before this attempt was stored, if one is on record. */
+  previousSuccessAt?: string;
 }
 
 /** Returns the state file of a host. */
@@ -62,14 +82,32 @@ export function isSuccessful(status: PullStatus): boolean {
   return status === "ok" || status === "partial" || status === "up-to-date";
 }
 
-/** Records an attempt in the host's state file and returns the new state. */
+/** Returns the run of failures on record, if the host is failing. */
+function recordedStreak(state: HostState): FailureStreak | undefined {
+  if (!state.failing_since) return undefined;
+  return state.failed_attempts
+    ? { since: state.failing_since, attempts: state.failed_attempts }
+    : { since: state.failing_since };
+}
+
+/** Returns the run of failures a failed attempt continues, or the one it starts. */
+function continueStreak(previous: FailureStreak | undefined, attempt: PullAttempt): FailureStreak {
+  if (!previous) return { since: attempt.started_at, attempts: 1 };
+  return previous.attempts
+    ? { since: previous.since, attempts: previous.attempts + 1 }
+    : { since: previous.since };
+}
+
+/** Records an attempt in the host's state file; returns the run of failures it continues or ends. */
 export async function recordPullAttempt(
   stateDir: string,
   host: string,
   attempt: PullAttempt,
-): Promise<HostState> {
+): Promise<RecordedAttempt> {
   const previous = await readHostState(stateDir, host);
   const isFailure = attempt.status === "failed" || attempt.status === "locked";
+  const previousStreak = recordedStreak(previous);
+  const failing = isFailure ? continueStreak(previousStreak, attempt) : undefined;
   const next: HostState = {
     host,
     last_attempt: attempt,
@@ -78,9 +116,14 @@ export async function recordPullAttempt(
       : previous.last_success
         ? { last_success: previous.last_success }
         : {}),
-    ...(isFailure ? { failing_since: previous.failing_since ?? attempt.started_at } : {}),
+    ...(failing ? { failing_since: failing.since } : {}),
+    ...(failing?.attempts ? { failed_attempts: failing.attempts } : {}),
   };
   await mkdir(join(stateDir, "server", "hosts"), { recursive: true, mode: 0o700 });
   await writeJsonAtomic(hostStatePath(stateDir, host), next);
-  return next;
+  return {
+    ...(failing ? { failing } : {}),
+    ...(!isFailure && previousStreak ? { recovered: previousStreak } : {}),
+    ...(previous.last_success ? { previousSuccessAt: previous.last_success.finished_at } : {}),
+  };
 }

@@ -12,6 +12,8 @@ export interface HealthInput {
   newestBackup: Date | undefined;
   /** From the state file: set while pulls fail. */
   failingSince: string | undefined;
+  /** From the state file: how many pulls in a row failed (unknown from an older version). */
+  failedAttempts?: number;
   maxAgeMs: number;
   now: Date;
 }
@@ -22,15 +24,20 @@ export interface Health {
   text: string;
 }
 
+/** Returns a count of failed pulls in words: "1 pull", "3 pulls in a row". */
+export function failedPullsText(attempts: number): string {
+  return attempts === 1 ? "1 pull" : `${attempts} pulls in a row`;
+}
+
 /** Returns a host's health. A failing host is reported as failing even while its last backup is young enough. */
 export function hostHealth(input: HealthInput): Health {
+  const failing = input.failingSince
+    ? `failing since ${input.failingSince}${input.failedAttempts ? ` (${failedPullsText(input.failedAttempts)})` : ""}`
+    : undefined;
   if (input.newestBackup === undefined) {
-    return {
-      verdict: "never",
-      text: input.failingSince ? `never backed up (failing since ${input.failingSince})` : "never backed up",
-    };
+    return { verdict: "never", text: failing ? `never backed up (${failing})` : "never backed up" };
   }
-  if (input.failingSince) return { verdict: "failing", text: `failing since ${input.failingSince}` };
+  if (failing) return { verdict: "failing", text: failing };
   const age = input.now.getTime() - input.newestBackup.getTime();
   if (age > input.maxAgeMs) {
     return {

@@ -35,6 +35,8 @@ export interface HostStatus {
   /** The last pull attempt, whatever its result. */
   last_attempt?: { status: PullStatus; finished_at: string; duration_ms: number; error?: string };
   failing_since?: string;
+  /** Failed or skipped pulls in a row while failing (absent when recorded by an older version). */
+  failed_attempts?: number;
   /** The last `backupctl maintain` of the repository. */
   last_maintain?: { status: string; finished_at: string; checked: boolean; error?: string };
   /** Why the state file could not be read. */
@@ -158,6 +160,11 @@ export function statusTextfile(report: StatusReport): string {
         (row.last_attempt?.status ?? "none") === result ? 1 : 0,
       ]),
     ),
+  );
+  family(
+    "backupctl_host_failed_pulls",
+    "Failed or skipped pulls of the host in a row; 0 once a pull succeeds.",
+    hosts.map((row) => [{ host: row.host }, row.failing_since ? row.failed_attempts : 0]),
   );
   family(
     "backupctl_host_last_attempt_timestamp_seconds",

@@ -122,6 +122,7 @@ async function hostStatus(
   const health = hostHealth({
     newestBackup,
     failingSince: state.failing_since,
+    failedAttempts: state.failed_attempts,
     maxAgeMs: host.max_age,
     now,
   });
@@ -172,6 +173,7 @@ async function hostStatus(
         }
       : {}),
     ...(state.failing_since ? { failing_since: state.failing_since } : {}),
+    ...(state.failing_since && state.failed_attempts ? { failed_attempts: state.failed_attempts } : {}),
     ...(maintainRun
       ? {
           last_maintain: {

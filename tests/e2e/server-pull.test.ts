@@ -298,6 +298,57 @@ describe("server pull", () => {
     expect(existsSync(join(client.sshd.root, archive))).toBe(true);
   }, 60_000);
 
+  test("failed pulls in a row are counted in the failure mail and in server status; the next good pull mails RECOVERED to the host's admin", async () => {
+    const client = clients[0] as (typeof clients)[number];
+    const statePath = join(stateDir, "server", "hosts", `${client.name}.json`);
+    const pull = async (expected: number) => {
+      const result = await serverPull("--host", client.name);
+      expect(result.exitCode).toBe(expected);
+    };
+    // a healthy record to start from
+    await Bun.sleep(1100);
+    expect(await clientRun(client)).toBe(0);
+    await pull(0);
+    expect(JSON.parse(readFileSync(statePath, "utf8")).failing_since).toBeUndefined();
+
+    // two failed pulls: the newest archive's sidecar does not match
+    await Bun.sleep(1100);
+    expect(await clientRun(client)).toBe(0);
+    const archive = readdirSync(client.sshd.root)
+      .filter((name) => name.endsWith(".tar.gz"))
+      .sort()
+      .at(-1) as string;
+    writeFileSync(join(client.sshd.root, `${archive}.sha256`), `${"0".repeat(64)}  ${archive}\n`);
+    const mailsBefore = smtp.messages.length;
+    await pull(1);
+    await pull(1);
+    const failureMails = (await smtp.waitForMessages(mailsBefore + 4, 10_000))
+      .slice(mailsBefore)
+      .filter((mail) => mail.subject.includes(`${client.name} - Backup FAILED`));
+    expect(failureMails).toHaveLength(2);
+    expect(failureMails[0]?.text).not.toContain("Failing since");
+    expect(failureMails[1]?.text).toMatch(/Failing since \S+ \([^)]*ago\), 2 pulls in a row/);
+    expect(failureMails[1]?.text).toMatch(/Last snapshot stored: \S+ \([^)]*ago\)/);
+    const status = await runBinary(["server", "status", "--json", "--config-dir", serverConfigDir]);
+    const row = JSON.parse(status.stdout).hosts.find((host: { host: string }) => host.host === client.name);
+    expect(row.failed_attempts).toBe(2);
+    expect(row.health_text).toMatch(/^failing since \S+ \(2 pulls in a row\)$/);
+
+    // a newer, good archive: the host recovers
+    await Bun.sleep(1100);
+    expect(await clientRun(client)).toBe(0);
+    const recoveredBefore = smtp.messages.length;
+    await pull(0);
+    const mails = (await smtp.waitForMessages(recoveredBefore + 2, 10_000)).slice(recoveredBefore);
+    const recovery = mails.find((mail) => mail.subject.includes(`${client.name} - Backup RECOVERED`));
+    expect(recovery?.to).toContain("admin@example.org");
+    expect(recovery?.text).toMatch(/Failed since \S+ \([^)]*ago\), 2 pulls in a row, until this pull/);
+    expect(mails.find((mail) => mail.subject.includes("Backup summary"))?.subject).toContain("1 recovered");
+    const state = JSON.parse(readFileSync(statePath, "utf8"));
+    expect(state.failing_since).toBeUndefined();
+    expect(state.failed_attempts).toBeUndefined();
+  }, 120_000);
+
   test("with after_ingest delete, a pull that finds nothing new is up to date by the server's own record, not a failure; with nothing ever stored it still fails", async () => {
     const client = clients[1] as (typeof clients)[number];
     const doneDir = join(client.sshd.root, "done");

@@ -40,6 +40,23 @@ describe("hostHealth", () => {
       expect(hostHealth({ newestBackup, failingSince, maxAgeMs: 36 * hour, now })).toEqual({ verdict, text });
     });
   }
+
+  test("a failing host's text counts its failed pulls when the record has the count", () => {
+    const failingSince = "2026-11-24T02:00:00Z";
+    const fresh = new Date(now.getTime() - 2 * hour);
+    expect(
+      hostHealth({ newestBackup: fresh, failingSince, failedAttempts: 3, maxAgeMs: 36 * hour, now }),
+    ).toEqual({
+      verdict: "failing",
+      text: "failing since 2026-11-24T02:00:00Z (3 pulls in a row)",
+    });
+    expect(
+      hostHealth({ newestBackup: undefined, failingSince, failedAttempts: 1, maxAgeMs: 36 * hour, now }),
+    ).toEqual({
+      verdict: "never",
+      text: "never backed up (failing since 2026-11-24T02:00:00Z (1 pull))",
+    });
+  });
 });
 
 const report: StatusReport = {
@@ -77,6 +94,8 @@ const report: StatusReport = {
       health: "never",
       health_text: "never backed up",
       max_age_seconds: 129_600,
+      failing_since: "2026-11-25T02:00:00Z",
+      failed_attempts: 2,
       repository_error: 'there is no restic repository at "/srv/restic/x"',
     },
   ],
@@ -119,6 +138,8 @@ describe("statusTextfile", () => {
     expect(value("backupctl_host_healthy", { host: 'we"ird\\host' })).toBe(0);
     expect(value("backupctl_host_last_result", { host: 'we"ird\\host', result: "none" })).toBe(1);
     expect(value("backupctl_host_repository_readable", { host: 'we"ird\\host' })).toBe(0);
+    expect(value("backupctl_host_failed_pulls", { host: "web01" })).toBe(0);
+    expect(value("backupctl_host_failed_pulls", { host: 'we"ird\\host' })).toBe(2);
   });
 
   test("leaves out what a host does not have, rather than writing a made-up zero", () => {
