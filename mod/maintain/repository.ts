@@ -1,6 +1,7 @@
 // Maintenance of one host's repository (DESIGN §8), under the repository lock `server pull` takes too:
 // restic unlock (stale locks only) → forget with the host's policy, --prune when enabled, unless the
-// host has stopped backing up → stats when asked → check with the rotating read-data subset. The
+// host has stopped backing up, and never the last snapshot holding every service while the ones after
+// it are partial → stats when asked → check with the rotating read-data subset. The
 // outcome is returned, never thrown, so one damaged repository never stops the others.
 
 import { join } from "node:path";
@@ -9,12 +10,19 @@ import { BackupError, errorMessage } from "../lib/errors.ts";
 import type { InstanceLock } from "../lib/lock.ts";
 import type { Logger } from "../lib/log.ts";
 import { formatAge } from "../lib/time.ts";
-import { resticStatsArgs, resticUnlockArgs } from "../restic/args.ts";
+import { resticForgetSnapshotsArgs, resticStatsArgs, resticUnlockArgs } from "../restic/args.ts";
+import type { Snapshot } from "../restic/output.ts";
 import { selectReadDataSubset } from "../restic/read-data-subset.ts";
 import { acquireRepositoryLock } from "../restic/repository-lock.ts";
 import { listSnapshots, ResticError, type ResticRunOptions, runRestic } from "../restic/runner.ts";
 import { type ForgetSummary, parseForgetLine } from "./forget-output.ts";
-import { forgetSkipReason, maintainCheckArgs, maintainForgetArgs, newestSnapshotTime } from "./plan.ts";
+import {
+  forgetSkipReason,
+  maintainCheckArgs,
+  maintainForgetArgs,
+  newestCompleteBehindPartials,
+  newestSnapshotTime,
+} from "./plan.ts";
 import type { MaintainRun, ReadDataSubsetCounter } from "./state.ts";
 
 /** What maintainRepository needs. */
@@ -79,6 +87,63 @@ export async function maintainRepository(
     }
   }
 
+  /** Runs a forget argv; returns what its --json line says was kept and removed (undefined when it printed none). */
+  async function runForget(args: string[]): Promise<ForgetSummary | undefined> {
+    let summary: ForgetSummary | undefined;
+    await step("forget", () =>
+      runRestic(args, {
+        ...restic,
+        // --dry-run --no-lock only reads: run it, so the plan shows what would be removed
+        isDryRun: false,
+        stdout: (line) => {
+          summary ??= parseForgetLine(line);
+          if (!line.startsWith("[")) logger.debug(`restic forget: ${line}`);
+        },
+      }),
+    );
+    return summary;
+  }
+
+  /**
+   * Applies the host's retention policy, except to the newest snapshot that holds every service when
+   * all after it are partial: the policy is asked first (a dry run), and when it would remove that
+   * snapshot, only the others it names are forgotten, with a warning. Returns what was (or would be)
+   * kept and removed, and whether a prune ran.
+   */
+  async function forgetByPolicy(
+    before: readonly Snapshot[],
+  ): Promise<{ summary: ForgetSummary | undefined; pruned: boolean }> {
+    const policyArgs = (asDryRun: boolean) =>
+      maintainForgetArgs(host.maintenance, { host: host.hostname, isDryRun: asDryRun });
+    const prunes = host.maintenance.prune && !isDryRun;
+    const guarded = newestCompleteBehindPartials(before);
+    const plan = guarded ? await runForget(policyArgs(true)) : undefined;
+    if (!guarded || !plan?.removed.some((snapshot) => snapshot.id === guarded.id)) {
+      if (plan && isDryRun) return { summary: plan, pruned: false };
+      return { summary: await runForget(policyArgs(isDryRun)), pruned: prunes };
+    }
+    const partials = before.filter((snapshot) => snapshot.time.getTime() > guarded.time.getTime()).length;
+    const warning = `Keeping snapshot ${guarded.shortId} (${guarded.time.toISOString().slice(0, 19)}) of "${host.hostname}" although its retention policy would remove it: it is the newest that holds every service, and the ${partials} after it are partial (a service has been failing since)`;
+    warnings.push(warning);
+    logger.warn(warning);
+    const others = plan.removed.filter((snapshot) => snapshot.id !== guarded.id);
+    const summary: ForgetSummary = {
+      kept: [...plan.kept, { id: guarded.id, time: guarded.time.toISOString() }],
+      removed: others,
+    };
+    if (isDryRun || others.length === 0) return { summary, pruned: false };
+    await step("forget", () =>
+      runRestic(
+        resticForgetSnapshotsArgs(
+          others.map((snapshot) => snapshot.id),
+          { prune: host.maintenance.prune },
+        ),
+        { ...restic, stdout: (line) => logger.debug(`restic forget: ${line}`) },
+      ),
+    );
+    return { summary, pruned: prunes };
+  }
+
   try {
     if (!isDryRun) {
       repositoryLock = await step("lock", () =>
@@ -121,24 +186,9 @@ export async function maintainRepository(
       logger.info(`No snapshots of "${host.hostname}" yet: nothing to forget`);
       run.forget = "skipped-no-snapshots";
     } else {
-      const forgetArgs = maintainForgetArgs(host.maintenance, {
-        host: host.hostname,
-        isDryRun,
-      });
-      let summary: ForgetSummary | undefined;
-      await step("forget", () =>
-        runRestic(forgetArgs, {
-          ...restic,
-          // --dry-run --no-lock only reads: run it, so the plan shows what would be removed
-          isDryRun: false,
-          stdout: (line) => {
-            summary ??= parseForgetLine(line);
-            if (!line.startsWith("[")) logger.debug(`restic forget: ${line}`);
-          },
-        }),
-      );
+      const { summary, pruned } = await forgetByPolicy(before);
       run.forget = isDryRun ? "dry-run" : "done";
-      run.pruned = host.maintenance.prune && !isDryRun;
+      run.pruned = pruned;
       const removed = summary?.removed ?? [];
       const kept = summary
         ? summary.kept.length

@@ -195,6 +195,16 @@ export function resticForgetArgs(
   return args;
 }
 
+/** Returns the arguments of `restic forget` of the given snapshots by id, with --prune when asked. Throws BackupError when there is none or one is not a snapshot id. */
+export function resticForgetSnapshotsArgs(ids: readonly string[], options: { prune: boolean }): string[] {
+  if (ids.length === 0) throw new BackupError("Cannot build restic forget: no snapshot to forget");
+  const malformed = ids.find((id) => !/^[0-9a-f]{8,64}$/.test(id));
+  if (malformed !== undefined) {
+    throw new BackupError(`Cannot build restic forget: "${malformed}" is not a snapshot id`);
+  }
+  return ["forget", ...(options.prune ? ["--prune"] : []), "--", ...ids];
+}
+
 /** Returns the arguments of `restic check`, with check_options and an optional --read-data-subset. Throws BackupError when the subset is malformed. */
 export function resticCheckArgs(options: CheckArgsOptions = {}): string[] {
   const args = ["check", ...(options.options ?? [])];

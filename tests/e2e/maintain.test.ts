@@ -116,12 +116,20 @@ function contentOf(host: string, index: number): string {
   return `snapshot ${index} of ${host}\n`;
 }
 
-/** Stores one "pull" per time as server pull does: same path, host, backupctl + timestamp tags, archive time. The newest holds content of its own; the others run three at a time (restic allows concurrent backups). */
-async function addSnapshots(fleet: Fleet, host: string, times: Date[]): Promise<void> {
+/** Stores one "pull" per time as server pull does: same path, host, backupctl + timestamp (+ partial) tags, archive time. The newest holds content of its own; the others run three at a time (restic allows concurrent backups). */
+async function addSnapshots(
+  fleet: Fleet,
+  host: string,
+  times: Date[],
+  options: { partialFrom?: number } = {},
+): Promise<void> {
   const repository = fleet.repositories[host] as ResticHandle;
   const data = join(fleet.workDir, host, "data");
   mkdirSync(join(data, "files", "app"), { recursive: true });
   writeFileSync(join(data, "manifest.json"), `{"host":"${host}"}\n`);
+  // snapshots from index partialFrom on are tagged "partial", as server pull tags a client's partial archive
+  const isPartial = (time: Date) =>
+    options.partialFrom !== undefined && times.indexOf(time) >= options.partialFrom;
   const backup = (time: Date) =>
     repository.restic(
       [
@@ -130,6 +138,7 @@ async function addSnapshots(fleet: Fleet, host: string, times: Date[]): Promise<
         `--host=${host}`,
         "--tag=backupctl",
         `--tag=${archiveTimestamp(time)}`,
+        ...(isPartial(time) ? ["--tag=partial"] : []),
         `--time=${time.toISOString().slice(0, 19).replace("T", " ")}`,
         "--",
         data,
@@ -277,6 +286,55 @@ describe("maintain", () => {
     const mails = await smtp.waitForMessages(mailsBefore + 1, 10_000);
     expect(mails.at(-1)?.subject).toContain("Maintenance WARNING for old01");
   }, 60_000);
+
+  test("while a service keeps failing, the newest snapshot holding every service is kept beyond keep_last, with a warning; --dry-run says so too", async () => {
+    const fleet = await makeFleet([{ name: "web01" }], { maintenance: { keep_last: 3 } });
+    const times = pullTimes(7);
+    // three complete pulls, then four partial ones: keep_last 3 alone would keep only partial snapshots
+    await addSnapshots(fleet, "web01", times, { partialFrom: 3 });
+    const lastComplete = archiveTimestamp(times[2] as Date);
+
+    const dryRun = await maintain(fleet, ["--dry-run"]);
+    expect(dryRun.exitCode).toBe(0);
+    expect(dryRun.stderr).toContain("Would keep 4 and remove 3 of 7 snapshot(s)");
+    expect(dryRun.stderr).toMatch(
+      /WARN .*Keeping snapshot [0-9a-f]{8} .* although its retention policy would remove it/,
+    );
+    expect(await snapshotCount(fleet, "web01")).toBe(7);
+
+    const mailsBefore = smtp.messages.length;
+    const forgetsBefore = callsOf(fleet, "web01", "forget").length;
+    const result = await maintain(fleet);
+    expect(result.exitCode).toBe(0);
+    expect(result.stderr).toMatch(
+      /WARN .*Keeping snapshot [0-9a-f]{8} \(\S+\) of "web01" although its retention policy would remove it: it is the newest that holds every service, and the 4 after it are partial/,
+    );
+    const kept = (await (fleet.repositories.web01 as ResticHandle).snapshots()).map(
+      (snapshot) => snapshot.tags?.[1],
+    );
+    expect(kept.sort()).toEqual([lastComplete, ...times.slice(-3).map(archiveTimestamp)].sort());
+    expect(maintainState(fleet, "web01").last_run).toMatchObject({
+      status: "warning",
+      snapshots_before: 7,
+      snapshots_after: 4,
+      pruned: true,
+    });
+    const forgets = callsOf(fleet, "web01", "forget").slice(forgetsBefore);
+    expect(forgets).toHaveLength(2);
+    expect(forgets[0]).toContain("--dry-run");
+    expect(forgets[1]).toMatch(/ forget --prune -- [0-9a-f]{64} [0-9a-f]{64} [0-9a-f]{64}$/);
+    const mails = await smtp.waitForMessages(mailsBefore + 1, 10_000);
+    expect(mails.at(-1)?.subject).toContain("Maintenance WARNING for web01");
+    const check = await (fleet.repositories.web01 as ResticHandle).restic(["check"]);
+    expect(check.stdout).toContain("no errors were found");
+
+    // once a complete snapshot is the newest again, the policy applies as it stands
+    await addSnapshots(fleet, "web01", [new Date()]);
+    const healed = await maintain(fleet);
+    expect(healed.exitCode).toBe(0);
+    expect(healed.stderr).not.toContain("Keeping snapshot");
+    expect(await snapshotCount(fleet, "web01")).toBe(3);
+  }, 120_000);
 
   test("prune: false runs forget without --prune and check: false runs no check, seen in the restic calls", async () => {
     const fleet = await makeFleet([

@@ -5,6 +5,7 @@ import {
   resticBackupArgs,
   resticCheckArgs,
   resticForgetArgs,
+  resticForgetSnapshotsArgs,
   resticInitArgs,
   resticRestoreArgs,
   resticSnapshotsArgs,
@@ -234,6 +235,25 @@ describe("the remaining builders", () => {
 
   test("unlock never removes live locks", () => {
     expect(resticUnlockArgs()).not.toContain("--remove-all");
+  });
+
+  test("forget of snapshots by id, pruned when asked; nothing or a non-id is refused", () => {
+    const id = "b02722e1".repeat(8);
+    expect(resticForgetSnapshotsArgs([id, "4f3c2a1b"], { prune: true })).toEqual([
+      "forget",
+      "--prune",
+      "--",
+      id,
+      "4f3c2a1b",
+    ]);
+    expect(resticForgetSnapshotsArgs([id], { prune: false })).toEqual(["forget", "--", id]);
+    expect(() => resticForgetSnapshotsArgs([], { prune: true })).toThrow("no snapshot to forget");
+    expect(() => resticForgetSnapshotsArgs(["latest"], { prune: true })).toThrow(
+      '"latest" is not a snapshot id',
+    );
+    expect(() => resticForgetSnapshotsArgs(["--keep-last=1"], { prune: true })).toThrow(
+      "is not a snapshot id",
+    );
   });
 });
 
