@@ -3,7 +3,7 @@
 // thinned out at all (never when the host has stopped backing up: its last snapshots are all it has).
 
 import type { Maintenance } from "../config/maintenance.ts";
-import { partialTag, type RetentionPolicy, resticCheckArgs, resticForgetArgs } from "../restic/args.ts";
+import { type RetentionPolicy, resticCheckArgs, resticForgetArgs } from "../restic/args.ts";
 import type { Snapshot } from "../restic/output.ts";
 
 /** Options of maintainForgetArgs. */
@@ -86,17 +86,4 @@ export function newestSnapshotTime(snapshots: readonly Pick<Snapshot, "time">[])
     if (newest === undefined || snapshot.time.getTime() > newest.getTime()) newest = snapshot.time;
   }
   return newest;
-}
-
-/**
- * Returns the newest snapshot that holds every service (no "partial" tag) when the snapshots after it
- * are all partial, or undefined when the newest is complete or none is. While a service keeps failing,
- * that snapshot holds its last data, and a policy that counts snapshots would thin it out like any other.
- */
-export function newestCompleteBehindPartials<T extends Pick<Snapshot, "time" | "tags">>(
-  snapshots: readonly T[],
-): T | undefined {
-  const newestFirst = [...snapshots].sort((left, right) => right.time.getTime() - left.time.getTime());
-  const index = newestFirst.findIndex((snapshot) => !snapshot.tags.includes(partialTag));
-  return index > 0 ? newestFirst[index] : undefined;
 }

@@ -11,18 +11,12 @@ import type { InstanceLock } from "../lib/lock.ts";
 import type { Logger } from "../lib/log.ts";
 import { formatAge } from "../lib/time.ts";
 import { resticForgetSnapshotsArgs, resticStatsArgs, resticUnlockArgs } from "../restic/args.ts";
-import type { Snapshot } from "../restic/output.ts";
+import { newestCompleteBehindPartials, type Snapshot } from "../restic/output.ts";
 import { selectReadDataSubset } from "../restic/read-data-subset.ts";
 import { acquireRepositoryLock } from "../restic/repository-lock.ts";
 import { listSnapshots, ResticError, type ResticRunOptions, runRestic } from "../restic/runner.ts";
 import { type ForgetSummary, parseForgetLine } from "./forget-output.ts";
-import {
-  forgetSkipReason,
-  maintainCheckArgs,
-  maintainForgetArgs,
-  newestCompleteBehindPartials,
-  newestSnapshotTime,
-} from "./plan.ts";
+import { forgetSkipReason, maintainCheckArgs, maintainForgetArgs, newestSnapshotTime } from "./plan.ts";
 import type { MaintainRun, ReadDataSubsetCounter } from "./state.ts";
 
 /** What maintainRepository needs. */

@@ -2,6 +2,7 @@
 // `snapshots`, turned into typed values. Pure, so they are tested on literal output as well.
 
 import { BackupError, errorMessage } from "../lib/errors.ts";
+import { partialTag } from "./args.ts";
 
 /** The final `"message_type":"summary"` line of `restic backup --json`. */
 export interface BackupSummary {
@@ -107,4 +108,17 @@ function stringList(value: unknown): string[] {
 /** Returns whether value is a plain JSON object. */
 function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
+/**
+ * Returns the newest snapshot that holds every service (no "partial" tag) when the snapshots after it
+ * are all partial, or undefined when the newest is complete or none is. While a service keeps failing,
+ * that snapshot holds its last data, and a policy that counts snapshots would thin it out like any other.
+ */
+export function newestCompleteBehindPartials<T extends Pick<Snapshot, "time" | "tags">>(
+  snapshots: readonly T[],
+): T | undefined {
+  const newestFirst = [...snapshots].sort((left, right) => right.time.getTime() - left.time.getTime());
+  const index = newestFirst.findIndex((snapshot) => !snapshot.tags.includes(partialTag));
+  return index > 0 ? newestFirst[index] : undefined;
 }

@@ -9,6 +9,7 @@ import { join, resolve } from "node:path";
 import { BackupError, ExitCode, errnoCode, errorMessage } from "../lib/errors.ts";
 import { type Logger, log, setLogLevel } from "../lib/log.ts";
 import { resticRestoreArgs } from "../restic/args.ts";
+import { newestCompleteBehindPartials } from "../restic/output.ts";
 import { listSnapshots, type ResticRunOptions, runRestic } from "../restic/runner.ts";
 import { loadServerSettings, selectHosts } from "../server/pull.ts";
 import { describeDumpKind, findDumps } from "./dumps.ts";
@@ -58,16 +59,21 @@ export async function runRestore(
     logger,
     ...(options.signal ? { signal: options.signal } : {}),
   };
-  const snapshot = selectSnapshot(await listSnapshots(restic, { host: host.hostname }), {
-    wanted: options.snapshot ?? "latest",
-    host: host.hostname,
-  });
+  const snapshots = await listSnapshots(restic, { host: host.hostname });
+  const snapshot = selectSnapshot(snapshots, { wanted: options.snapshot ?? "latest", host: host.hostname });
   const root = snapshotRoot(snapshot);
   const manifest = await readManifest(restic, snapshot.id, root, logger);
   const service = options.service ? resolveWantedService(manifest, options.service) : undefined;
   if (service?.status === "failed") {
+    // the newest snapshot up to this one in which every service succeeded holds the service's last data
+    const complete = newestCompleteBehindPartials(
+      snapshots.filter((candidate) => candidate.time.getTime() <= snapshot.time.getTime()),
+    );
+    const suggestion = complete
+      ? `; the newest snapshot before it in which every service succeeded is ${complete.shortId} (${complete.time.toISOString()}): restore from it with --snapshot ${complete.shortId}`
+      : "";
     logger.warn(
-      `Service "${service.type}/${service.name}" failed in this backup${service.error ? ` (${service.error})` : ""}: the snapshot may hold nothing of it`,
+      `Service "${service.type}/${service.name}" failed in this backup${service.error ? ` (${service.error})` : ""}: the snapshot may hold nothing of it${suggestion}`,
     );
   }
 

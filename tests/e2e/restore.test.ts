@@ -28,6 +28,8 @@ let serverConfigDir: string;
 let staged: string;
 let snapshotId: string;
 let snapshotRoot: string;
+let clientConfigDir: string;
+let clientEnv: Record<string, string>;
 
 /** A listing of a tree with what a restore must keep: type, mode, owner, size, mtime, link target. */
 function describeTree(directory: string): string[] {
@@ -118,7 +120,8 @@ beforeAll(async () => {
   mkdirSync(etcDir);
   writeFileSync(join(etcDir, "hosts.conf"), "127.0.0.1 app01\n");
 
-  const clientConfigDir = join(root, "client-etc");
+  clientConfigDir = join(root, "client-etc");
+  clientEnv = env;
   writeConfigFile(clientConfigDir, "client_config.yml", {
     hostname: "app01",
     base_backup_dir: sshd.root,
@@ -268,6 +271,53 @@ describe("restore", () => {
     expect(readdirSync(target).sort()).toEqual(["files", "keep.txt", "manifest.json"]);
     expect(describeTree(join(target, "files"))).toEqual(describeTree(join(staged, "files")));
     expect(forced.stdout).toContain("No database dumps in what was restored.");
+  }, 120_000);
+
+  test("restoring a service that failed in the latest snapshot warns and names the newest snapshot in which every service succeeded", async () => {
+    const etcDir = join(root, "srv-etc");
+    // files/etc fails on the next run: a command task of it exits 1, so the archive is partial
+    writeService(clientConfigDir, "files", "etc", {
+      files: { paths: [etcDir] },
+      command: { argv: ["false"] },
+    });
+    try {
+      await Bun.sleep(1100);
+      const clientRun = await runBinary(["client", "run", "--config-dir", clientConfigDir], {
+        env: clientEnv,
+      });
+      expect(clientRun.exitCode).toBe(3);
+      const pull = await runBinary(["server", "pull", "--config-dir", serverConfigDir]);
+      expect(pull.exitCode).toBe(0);
+      expect(pull.stdout).toMatch(/app01\s+partial/);
+
+      const target = join(root, "restore-failed");
+      const latest = await restore(["app01", "--target", target, "--service", "files/etc"]);
+      expect(latest.exitCode).toBe(0);
+      const shortId = snapshotId.slice(0, 8);
+      expect(latest.stderr).toMatch(
+        new RegExp(
+          `WARN .*Service "files/etc" failed in this backup .*the newest snapshot before it in which every service succeeded is ${shortId} \\(\\S+\\): restore from it with --snapshot ${shortId}`,
+        ),
+      );
+
+      const fromComplete = join(root, "restore-complete");
+      const complete = await restore([
+        "app01",
+        "--target",
+        fromComplete,
+        "--service",
+        "files/etc",
+        "--snapshot",
+        shortId,
+      ]);
+      expect(complete.exitCode).toBe(0);
+      expect(complete.stderr).not.toContain("failed in this backup");
+      expect(
+        readFileSync(join(fromComplete, "files", "etc", "data", etcDir.slice(1), "hosts.conf"), "utf8"),
+      ).toBe("127.0.0.1 app01\n");
+    } finally {
+      writeService(clientConfigDir, "files", "etc", { files: { paths: [etcDir] } });
+    }
   }, 120_000);
 
   test("an unknown service or snapshot is a usage error that says what there is", async () => {

@@ -9,7 +9,6 @@ import {
   forgetSkipReason,
   maintainCheckArgs,
   maintainForgetArgs,
-  newestCompleteBehindPartials,
   newestSnapshotTime,
   retentionPolicyOf,
 } from "../../../mod/maintain/plan.ts";
@@ -146,25 +145,5 @@ describe("forgetSkipReason", () => {
 
   test("the newest snapshot is found whatever the order", () => {
     expect(newestSnapshotTime([at(5), at(1), at(9)])).toEqual(at(1).time);
-  });
-});
-
-describe("newestCompleteBehindPartials", () => {
-  /** Returns a snapshot at an hour of 2026-11-26 with tags, whatever order they are listed in. */
-  const at = (hour: number, ...tags: string[]) => ({
-    id: `s${hour}`,
-    time: new Date(Date.UTC(2026, 10, 26, hour)),
-    tags: ["backupctl", ...tags],
-  });
-
-  test("is the newest complete snapshot when the ones after it are partial", () => {
-    const snapshots = [at(5, "partial"), at(1), at(2), at(4, "partial"), at(3, "partial")];
-    expect(newestCompleteBehindPartials(snapshots)?.id).toBe("s2");
-  });
-
-  test("is nothing when the newest is complete, when all are partial, or when there are none", () => {
-    expect(newestCompleteBehindPartials([at(1), at(2, "partial"), at(3)])).toBeUndefined();
-    expect(newestCompleteBehindPartials([at(1, "partial"), at(2, "partial")])).toBeUndefined();
-    expect(newestCompleteBehindPartials([])).toBeUndefined();
   });
 });
