@@ -80,12 +80,14 @@ export async function runMaintain(options: MaintainOptions): Promise<number> {
         signal: options.signal,
         storedPart: storedNextPart(previous, host.maintenance.read_data_subset),
       });
-      results.push(result);
-      if (!options.isDryRun) {
-        await writeMaintainState(stateDir, nextMaintainState(previous, result)).catch((error) =>
-          hostLogger.warn(`Cannot record the result in "${stateDir}": ${errorMessage(error)}`),
-        );
+      if (options.isDryRun) {
+        results.push(result);
+        continue;
       }
+      results.push({ ...result, ...failureHistory(previous, result) });
+      await writeMaintainState(stateDir, nextMaintainState(previous, result)).catch((error) =>
+        hostLogger.warn(`Cannot record the result in "${stateDir}": ${errorMessage(error)}`),
+      );
     }
 
     options.output.stdout(`${maintainTable(results)}\n`);
@@ -96,6 +98,17 @@ export async function runMaintain(options: MaintainOptions): Promise<number> {
   } finally {
     instanceLock?.release();
   }
+}
+
+/** Returns what the record adds to a run's result: since when a failing repository fails, or since when a recovered one had failed. */
+function failureHistory(
+  previous: MaintainHostState,
+  result: RepositoryMaintenanceResult,
+): Pick<RepositoryMaintenanceResult, "failingSince" | "recoveredFrom"> {
+  if (previous.failing_since === undefined) return {};
+  return result.run.status === "failed"
+    ? { failingSince: previous.failing_since }
+    : { recoveredFrom: previous.failing_since };
 }
 
 /** Returns the result of a repository the run did not reach because it was interrupted. */

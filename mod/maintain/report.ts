@@ -1,6 +1,7 @@
 // What maintain tells people: a per-repository table on stdout, and one mail per run when a
-// repository failed or warned, naming each failed host, its repository and the error (the original's
-// list of failed repositories was always empty). Sending never changes the result.
+// repository failed, warned or recovered from failing, naming each failed host, its repository, the
+// error and since when it fails (the original's list of failed repositories was always empty).
+// Sending never changes the result.
 
 import type { ServerConfig } from "../config/server.ts";
 import type { Logger } from "../lib/log.ts";
@@ -53,7 +54,7 @@ export function maintainRecipients(config: ServerConfig): string[] {
   return config.restic.maintenance.admin_email ?? config.global.admin_email ?? [];
 }
 
-/** Sends one mail when any repository failed or warned; nothing when all went well. */
+/** Sends one mail when any repository failed, warned or recovered from failing; nothing when all went well as before. */
 export async function mailMaintainReport(options: {
   config: ServerConfig;
   results: readonly RepositoryMaintenanceResult[];
@@ -63,7 +64,8 @@ export async function mailMaintainReport(options: {
   const { config, results, logger } = options;
   const failed = results.filter((result) => result.run.status === "failed");
   const warned = results.filter((result) => result.run.status === "warning");
-  if (failed.length === 0 && warned.length === 0) return;
+  const recovered = results.filter((result) => result.recoveredFrom !== undefined);
+  if (failed.length === 0 && warned.length === 0 && recovered.length === 0) return;
   const recipients = maintainRecipients(config);
   if (recipients.length === 0) {
     logger.warn("No admin_email is configured: the maintenance problems above are mailed to nobody");
@@ -72,17 +74,27 @@ export async function mailMaintainReport(options: {
   const prefix = config.restic.maintenance.email_subject_prefix ?? config.global.email_subject_prefix;
   const settings = mailSettingsFrom(config.global.mail, prefix);
   const server = config.global.hostname;
+  const hostsOf = (list: readonly RepositoryMaintenanceResult[]) =>
+    list.map((result) => result.host).join(", ");
   const subject =
     failed.length > 0
-      ? `${server} - Maintenance FAILED for ${failed.map((result) => result.host).join(", ")}`
-      : `${server} - Maintenance WARNING for ${warned.map((result) => result.host).join(", ")}`;
-  const failures = failed.map(({ host, run }) =>
+      ? `${server} - Maintenance FAILED for ${hostsOf(failed)}`
+      : warned.length > 0
+        ? `${server} - Maintenance WARNING for ${hostsOf(warned)}`
+        : `${server} - Maintenance RECOVERED for ${hostsOf(recovered)}`;
+  const failures = failed.map(({ host, run, failingSince }) =>
     [
       `Host: ${host}`,
       `Repository: ${run.repository}`,
       `Failed step: ${run.failed_step ?? "?"}`,
       `Error: ${run.error ?? "?"}`,
+      ...(failingSince ? [`Failing since: ${failingSince}`] : []),
     ].join("\n"),
+  );
+  const recoveries = recovered.map(({ host, run, recoveredFrom }) =>
+    [`Host: ${host}`, `Repository: ${run.repository}`, `Failed since ${recoveredFrom}, until this run`].join(
+      "\n",
+    ),
   );
   const warnings = warned.map(({ host, run }) =>
     [
@@ -93,9 +105,10 @@ export async function mailMaintainReport(options: {
   );
   const text = [
     `Server: ${server}`,
-    `Result: ${failed.length} of ${results.length} repositories failed, ${warned.length} warned`,
+    `Result: ${failed.length} of ${results.length} repositories failed, ${warned.length} warned${recovered.length > 0 ? `, ${recovered.length} recovered` : ""}`,
     ...(failures.length > 0 ? [formatSection("Failed repositories", failures.join("\n\n"))] : []),
     ...(warnings.length > 0 ? [formatSection("Warnings", warnings.join("\n\n"))] : []),
+    ...(recoveries.length > 0 ? [formatSection("Recovered", recoveries.join("\n\n"))] : []),
     formatSection("Repositories", maintainTable(results)),
     formatLogTail(undefined, { limit: 60 }),
   ].join("\n\n");

@@ -37,6 +37,10 @@ export interface RepositoryMaintenanceResult {
   run: MaintainRun;
   /** Absent when the check did not rotate or did not pass (the same part is read again next time). */
   counter?: ReadDataSubsetCounter;
+  /** From the host's maintain record: since when maintenance fails, when this run failed after others. */
+  failingSince?: string;
+  /** From the host's maintain record: since when maintenance had failed, when this run ended that. */
+  recoveredFrom?: string;
 }
 
 /** A step failure: which step, and the error. */

@@ -194,12 +194,15 @@ function maintainState(
   return JSON.parse(readFileSync(join(fleet.stateDir, "server", "maintain", `${host}.json`), "utf8"));
 }
 
-/** Starts `flock` holding a lock file and resolves once it holds it. */
+/** Starts `flock` holding a lock file and resolves once it holds it; killing the holder frees the lock (one process: no fork, exec sleep). */
 async function holdLock(path: string, seconds: number): Promise<ReturnType<typeof Bun.spawn>> {
-  const holder = Bun.spawn(["flock", "--exclusive", path, "sh", "-c", `echo locked; sleep ${seconds}`], {
-    stdout: "pipe",
-    stderr: "inherit",
-  });
+  const holder = Bun.spawn(
+    ["flock", "--exclusive", "--no-fork", path, "sh", "-c", `echo locked; exec sleep ${seconds}`],
+    {
+      stdout: "pipe",
+      stderr: "inherit",
+    },
+  );
   const reader = (holder.stdout as ReadableStream<Uint8Array>).getReader();
   const { value } = await reader.read();
   expect(new TextDecoder().decode(value)).toContain("locked");
@@ -443,7 +446,7 @@ describe("maintain", () => {
     expect(await snapshotCount(fleet, "web01")).toBe(1);
   }, 60_000);
 
-  test("a repository busy past repository_lock_wait is reported as failed, and nothing is run against it", async () => {
+  test("a repository busy past repository_lock_wait is reported as failed, and nothing is run against it; failing again says since when, and the next good run mails RECOVERED", async () => {
     const fleet = await makeFleet([{ name: "web01" }, { name: "db01" }], {
       global: { repository_lock_wait: "1s" },
     });
@@ -454,6 +457,7 @@ describe("maintain", () => {
     mkdirSync(join(fleet.stateDir, "locks"), { recursive: true, mode: 0o700 });
     const holder = await holdLock(join(fleet.stateDir, "locks", "repository-web01.lock"), 30);
     const mailsBefore = smtp.messages.length;
+    let firstFailure = "";
     try {
       const result = await maintain(fleet);
       expect(result.exitCode).toBe(3);
@@ -467,11 +471,26 @@ describe("maintain", () => {
       expect(await snapshotCount(fleet, "db01")).toBe(1);
       const mails = await smtp.waitForMessages(mailsBefore + 1, 10_000);
       expect(mails.at(-1)?.text).toContain("still held");
+      expect(mails.at(-1)?.text).not.toContain("Failing since");
+      firstFailure = maintainState(fleet, "web01").last_run.started_at as string;
+
+      // failing again: the mail says since when
+      expect((await maintain(fleet)).exitCode).toBe(3);
+      const again = await smtp.waitForMessages(mailsBefore + 2, 10_000);
+      expect(again.at(-1)?.text).toContain(`Failing since: ${firstFailure}`);
     } finally {
       holder.kill();
       await holder.exited;
     }
-  }, 60_000);
+    // free again: the repository is maintained and a RECOVERED mail says since when it had failed
+    const recovered = await maintain(fleet);
+    expect(recovered.exitCode).toBe(0);
+    expect(await snapshotCount(fleet, "web01")).toBe(1);
+    const mails = await smtp.waitForMessages(mailsBefore + 3, 10_000);
+    expect(mails.at(-1)?.subject).toEndWith("backup01 - Maintenance RECOVERED for web01");
+    expect(mails.at(-1)?.text).toContain(`Failed since ${firstFailure}, until this run`);
+    expect(maintainState(fleet, "web01")).not.toHaveProperty("failing_since");
+  }, 90_000);
 
   test("read_data_subset 1/3 reads 1/3, 2/3 and 3/3 over three runs, then starts again", async () => {
     const fleet = await makeFleet([{ name: "web01" }], { maintenance: { read_data_subset: "1/3" } });
