@@ -15,6 +15,7 @@ import { ensureFreeSpace } from "../lib/free-space.ts";
 import { InstanceLock } from "../lib/lock.ts";
 import { type Logger, log, setLogLevel } from "../lib/log.ts";
 import { formatArchiveTimestamp } from "../lib/time.ts";
+import { sendPing } from "../notify/ping.ts";
 import { version } from "../version.ts";
 import { type ArchiveResult, writeArchive } from "./archive.ts";
 import { acquireArchiveLock } from "./archive-lock.ts";
@@ -135,6 +136,7 @@ export async function runClient(options: ClientRunOptions): Promise<number> {
       });
     }
   }
+  await sendPing(config.ping, "start", { logger, isDryRun });
   const startedAt = new Date();
   let stagingRoot: string | undefined;
   const outcomes: ServiceOutcome[] = [];
@@ -323,6 +325,7 @@ export async function runClient(options: ClientRunOptions): Promise<number> {
       logger,
     });
   }
+  await sendPing(config.ping, status === "ok" ? "success" : "failure", { logger, isDryRun });
   instanceLock?.release();
   if (runError) return runError instanceof BackupError ? runError.exitCode : ExitCode.failed;
   return status === "partial" ? ExitCode.partial : ExitCode.ok;

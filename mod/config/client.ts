@@ -5,6 +5,7 @@ import os from "node:os";
 import { z } from "zod";
 import { commonConfigShape } from "./common.ts";
 import { accountName, duration, safeName, workDirectory } from "./fields.ts";
+import { pingSchema } from "./ping.ts";
 
 const compressionDefaultLevels = { gzip: 6, zstd: 3 } as const;
 const compressionMaximumLevels = { gzip: 9, zstd: 19 } as const;
@@ -78,6 +79,7 @@ export const clientConfigSchema = z.strictObject({
     .describe(
       "a shared lock older than this whose owner cannot be confirmed alive is replaced (default: 6h)",
     ),
+  ping: pingSchema.optional().describe("dead-man's-switch pings for client run (default: none)"),
 });
 
 export type ClientConfigInput = z.input<typeof clientConfigSchema>;

@@ -10,6 +10,7 @@ import {
   resticRepositoryOptions,
   singleLineString,
 } from "./fields.ts";
+import { pingSchema } from "./ping.ts";
 
 /** keep_* values: a count, or -1 for "keep all" (restic 0.16 and later). */
 function keepCount(description: string) {
@@ -119,6 +120,7 @@ export const maintenanceSchema = z.strictObject({
   email_subject_prefix: singleLineString()
     .optional()
     .describe("subject prefix of maintenance mails (default: global.email_subject_prefix)"),
+  ping: pingSchema.optional().describe("dead-man's-switch pings for maintain (default: none)"),
 });
 
 /** A host's `maintenance:` override: its policy replaces the global one as a whole, other keys one by one. */

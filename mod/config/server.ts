@@ -28,6 +28,7 @@ import {
   maintenanceOverrideSchema,
   maintenanceSchema,
 } from "./maintenance.ts";
+import { pingSchema } from "./ping.ts";
 
 const second = 1000;
 const minute = 60 * second;
@@ -114,6 +115,7 @@ export const serverGlobalSchema = z.strictObject({
     .describe("most entries an archive may hold (default: 10000000)"),
   tools: commonConfigShape.tools,
   mail: commonConfigShape.mail,
+  ping: pingSchema.optional().describe("dead-man's-switch pings for server pull (default: none)"),
 });
 
 // restic backup options that would store somewhere else, under another name, or nothing at all while

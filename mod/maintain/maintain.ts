@@ -7,6 +7,7 @@ import { join } from "node:path";
 import { BackupError, ExitCode, errorMessage } from "../lib/errors.ts";
 import { InstanceLock } from "../lib/lock.ts";
 import { log, setLogLevel } from "../lib/log.ts";
+import { sendPing } from "../notify/ping.ts";
 import { loadServerSettings, selectHosts } from "../server/pull.ts";
 import { mailMaintainReport, maintainTable } from "./report.ts";
 import { maintainRepository, type RepositoryMaintenanceResult } from "./repository.ts";
@@ -54,7 +55,9 @@ export async function runMaintain(options: MaintainOptions): Promise<number> {
       });
     }
   }
+  const ping = config.restic.maintenance.ping;
   try {
+    await sendPing(ping, "start", { logger, isDryRun: options.isDryRun });
     logger.info(
       `Maintaining ${hosts.length} repositor${hosts.length === 1 ? "y" : "ies"}${options.isDryRun ? " (dry run: nothing is removed, unlocked or written)" : ""}`,
     );
@@ -93,6 +96,7 @@ export async function runMaintain(options: MaintainOptions): Promise<number> {
     options.output.stdout(`${maintainTable(results)}\n`);
     await mailMaintainReport({ config, results, isDryRun: options.isDryRun, logger });
     const failed = results.filter((result) => result.run.status === "failed");
+    await sendPing(ping, failed.length === 0 ? "success" : "failure", { logger, isDryRun: options.isDryRun });
     if (failed.length === 0) return ExitCode.ok;
     return failed.length === results.length ? ExitCode.failed : ExitCode.partial;
   } finally {

@@ -11,6 +11,7 @@ import { removeAbandonedTemporaryFiles } from "../lib/atomic.ts";
 import { BackupError, ExitCode, errorMessage } from "../lib/errors.ts";
 import { InstanceLock } from "../lib/lock.ts";
 import { type Logger, log, setLogLevel } from "../lib/log.ts";
+import { sendPing } from "../notify/ping.ts";
 import { type HostPullResult, pullHost } from "./host-pull.ts";
 import { mailPullReport, summaryTable } from "./report.ts";
 import { recordPullAttempt } from "./state.ts";
@@ -94,6 +95,7 @@ export async function runServerPull(options: ServerPullOptions): Promise<number>
     }
   }
   try {
+    await sendPing(config.global.ping, "start", { logger, isDryRun: options.isDryRun });
     logger.info(
       `Pulling ${hosts.length} host(s), ${config.global.concurrency} at a time${options.isDryRun ? " (dry run: nothing is fetched or stored)" : ""}`,
     );
@@ -142,6 +144,10 @@ export async function runServerPull(options: ServerPullOptions): Promise<number>
     const failed = results.filter(
       (result) => result.attempt.status === "failed" || result.attempt.status === "locked",
     );
+    await sendPing(config.global.ping, failed.length === 0 ? "success" : "failure", {
+      logger,
+      isDryRun: options.isDryRun,
+    });
     if (failed.length === 0) return ExitCode.ok;
     return failed.length === results.length ? ExitCode.failed : ExitCode.partial;
   } finally {

@@ -211,4 +211,60 @@ describe("client run", () => {
     const firstResult = await first;
     expect(firstResult.exitCode).toBe(0);
   }, 30_000);
+
+  test("with ping: configured, a run pings start and success, a partial run start and failure; an unreachable monitor changes nothing", async () => {
+    const requests: string[] = [];
+    const monitor = Bun.serve({
+      hostname: "127.0.0.1",
+      port: 0,
+      fetch(request) {
+        requests.push(new URL(request.url).pathname);
+        return new Response("OK");
+      },
+    });
+    const base = `http://127.0.0.1:${monitor.port}/check-token`;
+    writeClientConfig({
+      ping: { start_url: `${base}/start`, success_url: base, failure_url: `${base}/fail`, timeout: "2s" },
+    });
+    try {
+      await Bun.sleep(1100);
+      const ok = await runBinary(["client", "run", "--config-dir", configDir, "--service", "files/conf"]);
+      expect(ok.exitCode).toBe(0);
+      expect(requests).toEqual(["/check-token/start", "/check-token"]);
+
+      await Bun.sleep(1100);
+      const partial = await runBinary([
+        "client",
+        "run",
+        "--config-dir",
+        configDir,
+        "--service",
+        "files/conf",
+        "--service",
+        "files/broken",
+      ]);
+      expect(partial.exitCode).toBe(3);
+      expect(requests.slice(2)).toEqual(["/check-token/start", "/check-token/fail"]);
+      expect(partial.stderr).not.toContain("check-token");
+
+      // a monitor that is gone: the run still succeeds, and says the ping failed
+      monitor.stop(true);
+      await Bun.sleep(1100);
+      const unreachable = await runBinary([
+        "client",
+        "run",
+        "--config-dir",
+        configDir,
+        "--service",
+        "files/conf",
+      ]);
+      expect(unreachable.exitCode).toBe(0);
+      expect(unreachable.stderr).toMatch(
+        /WARN .*Cannot ping the monitor at http:\/\/127\.0\.0\.1:\d+ \(start\)/,
+      );
+    } finally {
+      monitor.stop(true);
+      writeClientConfig();
+    }
+  }, 60_000);
 });
