@@ -339,6 +339,30 @@ describe("maintain", () => {
     expect(await snapshotCount(fleet, "web01")).toBe(3);
   }, 120_000);
 
+  test("with restic.maintenance.ping, maintain pings start and success when no repository failed", async () => {
+    const requests: string[] = [];
+    const monitor = Bun.serve({
+      hostname: "127.0.0.1",
+      port: 0,
+      fetch(request) {
+        requests.push(new URL(request.url).pathname);
+        return new Response("OK");
+      },
+    });
+    const base = `http://127.0.0.1:${monitor.port}/maintain-check`;
+    try {
+      const fleet = await makeFleet([{ name: "web01" }], {
+        maintenance: { ping: { start_url: `${base}/start`, success_url: base, failure_url: `${base}/fail` } },
+      });
+      await addSnapshots(fleet, "web01", pullTimes(2));
+      const result = await maintain(fleet);
+      expect(result.exitCode).toBe(0);
+      expect(requests).toEqual(["/maintain-check/start", "/maintain-check"]);
+    } finally {
+      monitor.stop(true);
+    }
+  }, 60_000);
+
   test("prune: false runs forget without --prune and check: false runs no check, seen in the restic calls", async () => {
     const fleet = await makeFleet([
       { name: "web01", maintenance: { prune: false } },

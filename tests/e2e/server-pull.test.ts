@@ -349,6 +349,38 @@ describe("server pull", () => {
     expect(state.failed_attempts).toBeUndefined();
   }, 120_000);
 
+  test("with global.ping, a pull pings start and success, and a pull with a failed host start and failure", async () => {
+    const requests: string[] = [];
+    const monitor = Bun.serve({
+      hostname: "127.0.0.1",
+      port: 0,
+      fetch(request) {
+        requests.push(new URL(request.url).pathname);
+        return new Response("OK");
+      },
+    });
+    const base = `http://127.0.0.1:${monitor.port}/pull-check`;
+    writeServerConfig({
+      global: { ping: { start_url: `${base}/start`, success_url: base, failure_url: `${base}/fail` } },
+    });
+    try {
+      const upToDate = await serverPull("--host", "client2");
+      expect(upToDate.exitCode).toBe(0);
+      expect(requests).toEqual(["/pull-check/start", "/pull-check"]);
+      // a client whose host key no longer matches fails
+      writeKnownHosts(
+        () => "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAbxJ8N5mM3fJc8mZ3Yp5l6yQmYxqH4nJ3QmYxqH4nJ3",
+      );
+      const failed = await serverPull("--host", "client2");
+      expect(failed.exitCode).toBe(1);
+      expect(requests.slice(2)).toEqual(["/pull-check/start", "/pull-check/fail"]);
+    } finally {
+      monitor.stop(true);
+      writeKnownHosts((client) => client.sshd.hostPublicKey);
+      writeServerConfig();
+    }
+  }, 60_000);
+
   test("with after_ingest delete, a pull that finds nothing new is up to date by the server's own record, not a failure; with nothing ever stored it still fails", async () => {
     const client = clients[1] as (typeof clients)[number];
     const doneDir = join(client.sshd.root, "done");
