@@ -20,6 +20,7 @@ import {
   removeTempDir,
   type SmtpHandle,
   startMariadb,
+  startMonitor,
   startSmtp,
 } from "../harness/index.ts";
 import { runBinary } from "./binary.ts";
@@ -213,16 +214,8 @@ describe("client run", () => {
   }, 30_000);
 
   test("with ping: configured, a run pings start and success, a partial run start and failure; an unreachable monitor changes nothing", async () => {
-    const requests: string[] = [];
-    const monitor = Bun.serve({
-      hostname: "127.0.0.1",
-      port: 0,
-      fetch(request) {
-        requests.push(new URL(request.url).pathname);
-        return new Response("OK");
-      },
-    });
-    const base = `http://127.0.0.1:${monitor.port}/check-token`;
+    const monitor = startMonitor();
+    const base = monitor.url("/check-token");
     writeClientConfig({
       ping: { start_url: `${base}/start`, success_url: base, failure_url: `${base}/fail`, timeout: "2s" },
     });
@@ -230,7 +223,7 @@ describe("client run", () => {
       await Bun.sleep(1100);
       const ok = await runBinary(["client", "run", "--config-dir", configDir, "--service", "files/conf"]);
       expect(ok.exitCode).toBe(0);
-      expect(requests).toEqual(["/check-token/start", "/check-token"]);
+      expect(monitor.requests).toEqual(["GET /check-token/start", "GET /check-token"]);
 
       await Bun.sleep(1100);
       const partial = await runBinary([
@@ -244,11 +237,11 @@ describe("client run", () => {
         "files/broken",
       ]);
       expect(partial.exitCode).toBe(3);
-      expect(requests.slice(2)).toEqual(["/check-token/start", "/check-token/fail"]);
+      expect(monitor.requests.slice(2)).toEqual(["GET /check-token/start", "GET /check-token/fail"]);
       expect(partial.stderr).not.toContain("check-token");
 
       // a monitor that is gone: the run still succeeds, and says the ping failed
-      monitor.stop(true);
+      monitor.stop();
       await Bun.sleep(1100);
       const unreachable = await runBinary([
         "client",
@@ -263,7 +256,7 @@ describe("client run", () => {
         /WARN .*Cannot ping the monitor at http:\/\/127\.0\.0\.1:\d+ \(start\)/,
       );
     } finally {
-      monitor.stop(true);
+      monitor.stop();
       writeClientConfig();
     }
   }, 60_000);

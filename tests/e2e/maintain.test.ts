@@ -21,6 +21,7 @@ import {
   type ResticHandle,
   removeTempDir,
   type SmtpHandle,
+  startMonitor,
   startRestic,
   startSmtp,
 } from "../harness/index.ts";
@@ -340,16 +341,8 @@ describe("maintain", () => {
   }, 120_000);
 
   test("with restic.maintenance.ping, maintain pings start and success when no repository failed", async () => {
-    const requests: string[] = [];
-    const monitor = Bun.serve({
-      hostname: "127.0.0.1",
-      port: 0,
-      fetch(request) {
-        requests.push(new URL(request.url).pathname);
-        return new Response("OK");
-      },
-    });
-    const base = `http://127.0.0.1:${monitor.port}/maintain-check`;
+    const monitor = startMonitor();
+    const base = monitor.url("/maintain-check");
     try {
       const fleet = await makeFleet([{ name: "web01" }], {
         maintenance: { ping: { start_url: `${base}/start`, success_url: base, failure_url: `${base}/fail` } },
@@ -357,9 +350,9 @@ describe("maintain", () => {
       await addSnapshots(fleet, "web01", pullTimes(2));
       const result = await maintain(fleet);
       expect(result.exitCode).toBe(0);
-      expect(requests).toEqual(["/maintain-check/start", "/maintain-check"]);
+      expect(monitor.requests).toEqual(["GET /maintain-check/start", "GET /maintain-check"]);
     } finally {
-      monitor.stop(true);
+      monitor.stop();
     }
   }, 60_000);
 

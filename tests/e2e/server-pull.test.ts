@@ -22,6 +22,7 @@ import {
   removeTempDir,
   type SmtpHandle,
   type SshdHandle,
+  startMonitor,
   startSmtp,
   startSshd,
 } from "../harness/index.ts";
@@ -350,32 +351,24 @@ describe("server pull", () => {
   }, 120_000);
 
   test("with global.ping, a pull pings start and success, and a pull with a failed host start and failure", async () => {
-    const requests: string[] = [];
-    const monitor = Bun.serve({
-      hostname: "127.0.0.1",
-      port: 0,
-      fetch(request) {
-        requests.push(new URL(request.url).pathname);
-        return new Response("OK");
-      },
-    });
-    const base = `http://127.0.0.1:${monitor.port}/pull-check`;
+    const monitor = startMonitor();
+    const base = monitor.url("/pull-check");
     writeServerConfig({
       global: { ping: { start_url: `${base}/start`, success_url: base, failure_url: `${base}/fail` } },
     });
     try {
       const upToDate = await serverPull("--host", "client2");
       expect(upToDate.exitCode).toBe(0);
-      expect(requests).toEqual(["/pull-check/start", "/pull-check"]);
+      expect(monitor.requests).toEqual(["GET /pull-check/start", "GET /pull-check"]);
       // a client whose host key no longer matches fails
       writeKnownHosts(
         () => "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAbxJ8N5mM3fJc8mZ3Yp5l6yQmYxqH4nJ3QmYxqH4nJ3",
       );
       const failed = await serverPull("--host", "client2");
       expect(failed.exitCode).toBe(1);
-      expect(requests.slice(2)).toEqual(["/pull-check/start", "/pull-check/fail"]);
+      expect(monitor.requests.slice(2)).toEqual(["GET /pull-check/start", "GET /pull-check/fail"]);
     } finally {
-      monitor.stop(true);
+      monitor.stop();
       writeKnownHosts((client) => client.sshd.hostPublicKey);
       writeServerConfig();
     }

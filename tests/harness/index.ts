@@ -1,5 +1,5 @@
 // The test harness: real throwaway services (sshd, PostgreSQL, MariaDB, dockerd, SMTP capture, restic
-// repository), each started fresh by the tests that need it and stopped in afterAll.
+// repository, an HTTP monitor for pings), each started fresh by the tests that need it and stopped in afterAll.
 export { type Account, ensureLoginAccount, lookupAccount, requireAccount } from "./accounts.ts";
 export {
   type ComposeService,
@@ -10,6 +10,7 @@ export {
 } from "./docker.ts";
 export { decodeEncodedWords, type MailAttachment, type ParsedMail, parseMail } from "./mail.ts";
 export { type MariadbHandle, startMariadb } from "./mariadb.ts";
+export { type MonitorHandle, startMonitor } from "./monitor.ts";
 export { type PostgresHandle, quoteIdentifier, startPostgres } from "./postgres.ts";
 export {
   type CommandResult,

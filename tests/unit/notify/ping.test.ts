@@ -6,12 +6,11 @@ import { createServer, type Server, type Socket } from "node:net";
 import { type PingSettings, pingSchema } from "../../../mod/config/ping.ts";
 import { getLogLevel, Logger, type LogLevel, setLogLevel, setLogSink } from "../../../mod/lib/log.ts";
 import { sendPing } from "../../../mod/notify/ping.ts";
+import { type MonitorHandle, startMonitor } from "../../harness/monitor.ts";
 import { freePort } from "../../harness/tmp.ts";
 
 const token = "6f1c9d2e-4b7a-4c1e-9f0a-2d3b4c5d6e7f";
-const requests: string[] = [];
-let status = 200;
-let server: ReturnType<typeof Bun.serve>;
+let monitor: MonitorHandle;
 let silent: Server;
 let silentPort: number;
 const silentSockets: Socket[] = [];
@@ -20,14 +19,7 @@ let previousLevel: LogLevel;
 const logger = new Logger("test");
 
 beforeAll(async () => {
-  server = Bun.serve({
-    hostname: "127.0.0.1",
-    port: 0,
-    fetch(request) {
-      requests.push(`${request.method} ${new URL(request.url).pathname}`);
-      return new Response("OK", { status });
-    },
-  });
+  monitor = startMonitor();
   // accepts connections and never answers
   silent = createServer((socket) => silentSockets.push(socket));
   await new Promise<void>((resolve) => silent.listen(0, "127.0.0.1", resolve));
@@ -35,14 +27,14 @@ beforeAll(async () => {
   previousLevel = getLogLevel();
 });
 afterAll(async () => {
-  server.stop(true);
+  monitor.stop();
   for (const socket of silentSockets) socket.destroy();
   await new Promise((resolve) => silent.close(resolve));
 });
 beforeEach(() => {
-  requests.length = 0;
+  monitor.requests.length = 0;
+  monitor.status = 200;
   logLines.length = 0;
-  status = 200;
   setLogLevel("debug");
   setLogSink({ write: (line) => logLines.push(line) }, { isJournal: false });
 });
@@ -63,31 +55,29 @@ function settings(base: string, extra: Record<string, unknown> = {}): PingSettin
 
 describe("sendPing", () => {
   test("each event gets its own URL with a GET; a missing URL or block sends nothing", async () => {
-    const base = `http://127.0.0.1:${server.port}`;
+    const base = monitor.url("");
     for (const event of ["start", "success", "failure"] as const) {
       await sendPing(settings(base), event, { logger, isDryRun: false });
     }
-    expect(requests).toEqual([`GET /${token}/start`, `GET /${token}`, `GET /${token}/fail`]);
+    expect(monitor.requests).toEqual([`GET /${token}/start`, `GET /${token}`, `GET /${token}/fail`]);
     await sendPing(pingSchema.parse({ success_url: `${base}/${token}` }), "start", {
       logger,
       isDryRun: false,
     });
     await sendPing(undefined, "success", { logger, isDryRun: false });
-    expect(requests).toHaveLength(3);
+    expect(monitor.requests).toHaveLength(3);
     expect(logLines.some((line) => line.includes(`Pinged the monitor at ${base} (success)`))).toBe(true);
   });
 
   test("dry-run says what it would ping and sends nothing", async () => {
-    await sendPing(settings(`http://127.0.0.1:${server.port}`), "success", { logger, isDryRun: true });
-    expect(requests).toEqual([]);
-    expect(logLines.join("\n")).toContain(
-      `would ping the monitor at http://127.0.0.1:${server.port} (success)`,
-    );
+    await sendPing(settings(monitor.url("")), "success", { logger, isDryRun: true });
+    expect(monitor.requests).toEqual([]);
+    expect(logLines.join("\n")).toContain(`would ping the monitor at ${monitor.url("")} (success)`);
   });
 
   test("an HTTP error, a closed port and a monitor that never answers are logged, never thrown, and bounded by the timeout", async () => {
-    status = 500;
-    await sendPing(settings(`http://127.0.0.1:${server.port}`), "failure", { logger, isDryRun: false });
+    monitor.status = 500;
+    await sendPing(settings(monitor.url("")), "failure", { logger, isDryRun: false });
     expect(logLines.join("\n")).toMatch(/WARN .*answered the failure ping with HTTP 500/);
 
     const closed = await freePort();
