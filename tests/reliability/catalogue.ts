@@ -571,6 +571,24 @@ export const designChoices: { topic: string; choice: string; pinnedBy: string }[
     pinnedBy: "G-config-injection #41",
   },
   {
+    topic: "retention while a service keeps failing",
+    choice:
+      "The snapshots of partial archives are tagged `partial`; `maintain` never forgets the newest snapshot that holds every service while all after it are partial (the policy is asked with `--dry-run` first, then only the others it names are forgotten), and warns. `restore --service` of a service that failed in the chosen snapshot names that snapshot.",
+    pinnedBy: "tests/e2e/maintain.test.ts, tests/e2e/restore.test.ts",
+  },
+  {
+    topic: "a failure that lasts, and its end",
+    choice:
+      "Pull failure mails say since when and how many pulls in a row failed and when the last snapshot was stored; the first good pull mails `RECOVERED` to the host's admin; maintain does the same per repository; `server status` shows the count.",
+    pinnedBy: "tests/e2e/server-pull.test.ts, tests/e2e/maintain.test.ts",
+  },
+  {
+    topic: "a job that stops running at all",
+    choice:
+      "Optional `ping:` per job (client run, server pull, maintain): GETs to a dead-man's-switch monitor at start, success and failure, bounded by a timeout; a failed ping is logged and never changes the result.",
+    pinnedBy: "tests/unit/notify/ping.test.ts, tests/e2e/client-run.test.ts",
+  },
+  {
     topic: "unreadable and sparse source files",
     choice:
       "Read as root (mode 000 is no obstacle); sparse files are copied and archived in full (rsync without --sparse; the server refuses GNU sparse members).",
