@@ -22,12 +22,15 @@ export function tryParseByteSize(value: string | number): number | undefined {
   return Number.isSafeInteger(bytes) ? bytes : undefined;
 }
 
-/** Formats bytes with the largest binary unit that keeps at least one whole unit: 1536 → "1.5K". */
-export function formatByteSize(bytes: number): string {
-  const units = ["P", "T", "G", "M", "K"];
-  for (const unit of units) {
-    const size = unitBytes[unit.toLowerCase()] ?? 1;
-    if (bytes >= size) return `${Math.round((bytes / size) * 10) / 10}${unit}`;
+/** Returns a byte count for people: 1.5 GiB, 20.0 MiB, 512 B. */
+export function formatBytes(bytes: number | undefined): string {
+  if (bytes === undefined) return "";
+  const units = ["B", "KiB", "MiB", "GiB", "TiB"];
+  let value = bytes;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit++;
   }
-  return `${bytes}B`;
+  return unit === 0 ? `${value} B` : `${value.toFixed(1)} ${units[unit]}`;
 }

@@ -3,6 +3,7 @@
 
 import type { ServerConfig } from "../config/server.ts";
 import type { Logger } from "../lib/log.ts";
+import { formatBytes } from "../lib/size.ts";
 import { formatAge } from "../lib/time.ts";
 import { formatLogTail, formatSection, formatTable } from "../notify/format.ts";
 import { sendMail } from "../notify/mail.ts";
@@ -10,19 +11,6 @@ import { mailSettingsFrom } from "../notify/settings.ts";
 import type { HostPullResult } from "./host-pull.ts";
 import type { FailureStreak } from "./state.ts";
 import { failedPullsText } from "./status-health.ts";
-
-/** Returns a byte count for people: 1.5 GiB, 20 MiB, 512 B. */
-export function formatBytes(bytes: number | undefined): string {
-  if (bytes === undefined) return "";
-  const units = ["B", "KiB", "MiB", "GiB", "TiB"];
-  let value = bytes;
-  let unit = 0;
-  while (value >= 1024 && unit < units.length - 1) {
-    value /= 1024;
-    unit++;
-  }
-  return unit === 0 ? `${value} B` : `${value.toFixed(1)} ${units[unit]}`;
-}
 
 /** Builds the per-host summary table. */
 export function summaryTable(results: readonly HostPullResult[], now: Date): string {

@@ -1,9 +1,9 @@
 // The three faces of `server status`: a table for people, JSON for scripts, and a node_exporter
 // textfile (Prometheus text exposition format 0.0.4) for monitoring. Pure functions of the rows.
 
+import { formatBytes } from "../lib/size.ts";
 import { formatAge } from "../lib/time.ts";
 import { formatTable } from "../notify/format.ts";
-import { formatBytes } from "./report.ts";
 import type { PullStatus } from "./state.ts";
 import type { HealthVerdict } from "./status-health.ts";
 

@@ -1,7 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import { formatConfigDuration, parseDuration, tryParseDuration } from "../../../mod/lib/duration.ts";
 import { BackupError } from "../../../mod/lib/errors.ts";
-import { formatByteSize, tryParseByteSize } from "../../../mod/lib/size.ts";
+import { formatBytes, tryParseByteSize } from "../../../mod/lib/size.ts";
 
 const second = 1000;
 const minute = 60 * second;
@@ -73,8 +73,9 @@ describe("byte sizes", () => {
   });
 
   test("sizes are written with the largest binary unit", () => {
-    expect(formatByteSize(1536)).toBe("1.5K");
-    expect(formatByteSize(3 * 1024 ** 3)).toBe("3G");
-    expect(formatByteSize(12)).toBe("12B");
+    expect(formatBytes(1536)).toBe("1.5 KiB");
+    expect(formatBytes(3 * 1024 ** 3)).toBe("3.0 GiB");
+    expect(formatBytes(12)).toBe("12 B");
+    expect(formatBytes(undefined)).toBe("");
   });
 });
