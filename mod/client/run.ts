@@ -20,13 +20,19 @@ import { version } from "../version.ts";
 import { type ArchiveResult, writeArchive } from "./archive.ts";
 import { acquireArchiveLock } from "./archive-lock.ts";
 import { type DiscoveredService, discoverServices } from "./discover.ts";
-import { dumpSizeAlerts, measureDumps } from "./dump-sizes.ts";
 import { buildManifest, type Manifest } from "./manifest.ts";
 import { pruneArchives, removeLeftovers, stagingPrefix } from "./prune.ts";
 import { quiesceRecordDir } from "./quiesce-records.ts";
 import { resumeLeftoverQuiesce } from "./recover.ts";
 import { mailClientReport } from "./report.ts";
 import { runService, type ServiceOutcome } from "./service-run.ts";
+import {
+  dumpSizeAlerts,
+  measureDumps,
+  type ServiceSize,
+  serviceSizeAlerts,
+  serviceSizes,
+} from "./size-alerts.ts";
 
 const freeSpaceHint = "free space there, lower min_free_space_mb, or move base_backup_dir";
 
@@ -51,6 +57,8 @@ interface LastClientRun {
   staged_bytes?: number;
   /** Bytes of each database dump, keyed `type/name/path`, for the size-drop alert. */
   dump_bytes?: Record<string, number>;
+  /** Files and bytes each service that succeeded staged, keyed `type/name`, for the size-drop alert. */
+  service_sizes?: Record<string, ServiceSize>;
   error?: string;
 }
 
@@ -246,6 +254,12 @@ export async function runClient(options: ClientRunOptions): Promise<number> {
       stagingRoot,
       outcomes,
     });
+    if (!isDryRun) {
+      for (const alert of serviceSizeAlerts(lastRun?.service_sizes, serviceSizes(manifest.services))) {
+        logger.warn(`Alert: ${alert}`);
+        alerts.push(alert);
+      }
+    }
     if (outcomes.length > 0 && outcomes.every((outcome) => outcome.status === "failed")) {
       throw new BackupError("Every service failed: no archive was written", {
         hint: "see the errors above for each service",
@@ -297,6 +311,10 @@ export async function runClient(options: ClientRunOptions): Promise<number> {
         ? { staged_bytes: manifest.services.reduce((sum, service) => sum + service.bytes, 0) }
         : {}),
       ...(dumpBytes ? { dump_bytes: dumpBytes } : {}),
+      // a run of some services (--service) keeps what the others staged last time
+      ...(manifest
+        ? { service_sizes: { ...lastRun?.service_sizes, ...serviceSizes(manifest.services) } }
+        : {}),
       ...(runError ? { error: errorMessage(runError) } : {}),
     };
     await writeJsonAtomic(join(config.state_dir, "client", "last-run.json"), record).catch((error) =>

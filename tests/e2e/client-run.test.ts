@@ -9,6 +9,7 @@ import {
   mkdirSync,
   readdirSync,
   readFileSync,
+  rmSync,
   statSync,
   symlinkSync,
   writeFileSync,
@@ -258,6 +259,49 @@ describe("client run", () => {
     } finally {
       monitor.stop();
       writeClientConfig();
+    }
+  }, 60_000);
+
+  test("a files source that is suddenly empty (a filesystem not mounted) still archives, but warns and mails an alert", async () => {
+    const source = join(root, "mounted");
+    mkdirSync(source, { recursive: true });
+    for (let index = 0; index < 150; index++)
+      writeFileSync(join(source, `file-${index}.txt`), `record ${index}\n`);
+    writeService(configDir, "files", "mounted", { files: { paths: [source] } });
+    try {
+      await Bun.sleep(1100);
+      const full = await runBinary([
+        "client",
+        "run",
+        "--config-dir",
+        configDir,
+        "--service",
+        "files/mounted",
+      ]);
+      expect(full.exitCode).toBe(0);
+      expect(full.stderr).not.toContain("Alert:");
+
+      for (let index = 0; index < 150; index++) rmSync(join(source, `file-${index}.txt`));
+      const mailsBefore = smtp.messages.length;
+      await Bun.sleep(1100);
+      const empty = await runBinary([
+        "client",
+        "run",
+        "--config-dir",
+        configDir,
+        "--service",
+        "files/mounted",
+      ]);
+      expect(empty.exitCode).toBe(0);
+      expect(empty.stderr).toMatch(
+        // what is left is the service's own config_used copy
+        /WARN .*Alert: the service files\/mounted staged \d+ B in 1 file, less than half of the last run's [\d.]+ KiB in 151 files: check that its sources are mounted and complete/,
+      );
+      const mails = await smtp.waitForMessages(mailsBefore + 1, 15_000);
+      expect(mails.at(-1)?.subject).toContain("web01 - Backup WARNING (1 alert(s))");
+      expect(mails.at(-1)?.text).toMatch(/files\/mounted staged \d+ B in 1 file,/);
+    } finally {
+      rmSync(join(configDir, "files", "mounted"), { recursive: true, force: true });
     }
   }, 60_000);
 });
