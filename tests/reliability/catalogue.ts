@@ -583,6 +583,12 @@ export const designChoices: { topic: string; choice: string; pinnedBy: string }[
     pinnedBy: "tests/e2e/server-pull.test.ts, tests/e2e/maintain.test.ts",
   },
   {
+    topic: "a source that is suddenly empty",
+    choice:
+      "Archived as it is (an empty directory is not an error), but a service whose staged data lost more than half its bytes or files since the last run, like a dump below half its last size, raises an alert in the log and a WARNING mail naming it and both sizes.",
+    pinnedBy: "tests/unit/client/size-alerts.test.ts, tests/e2e/client-run.test.ts",
+  },
+  {
     topic: "a job that stops running at all",
     choice:
       "Optional `ping:` per job (client run, server pull, maintain): GETs to a dead-man's-switch monitor at start, success and failure, bounded by a timeout; a failed ping is logged and never changes the result.",
