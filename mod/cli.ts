@@ -1,7 +1,7 @@
 // The command-line program: commander wiring only. Each command maps to one action function in its
 // stage module that returns an exit status; main.ts owns the process (signals, exit).
 
-import { Command, CommanderError, Option } from "@commander-js/extra-typings";
+import { Command, CommanderError, InvalidArgumentError, Option } from "@commander-js/extra-typings";
 import { runClient } from "./client/run.ts";
 import { runClientServices } from "./client/services-command.ts";
 import { runConfigValidate } from "./config/validate.ts";
@@ -10,6 +10,8 @@ import { type LogLevel, logLevels, setLogLevel } from "./lib/log.ts";
 import { shutdownSignal } from "./lib/shutdown.ts";
 import { runMaintain } from "./maintain/maintain.ts";
 import { runRestore } from "./restore/restore.ts";
+import { historyLimit } from "./server/history.ts";
+import { runServerHistory } from "./server/history-command.ts";
 import { runServerPull } from "./server/pull.ts";
 import { runServerStatus } from "./server/status.ts";
 import { runServerTrust } from "./server/trust-command.ts";
@@ -42,6 +44,14 @@ function applyLogOptions(options: GlobalOptions): void {
   if (options.logLevel) setLogLevel(options.logLevel);
   if (options.quiet) setLogLevel("warn");
   if (options.verbose) setLogLevel("debug");
+}
+
+/** Parses an option value that must be a whole number of at least 1. */
+function parsePositiveInteger(value: string): number {
+  const number = Number(value);
+  if (!Number.isInteger(number) || number < 1)
+    throw new InvalidArgumentError("must be a whole number of at least 1");
+  return number;
 }
 
 /** Builds the commander program; `setExitCode` receives each action's exit status. */
@@ -193,8 +203,8 @@ export function buildProgram(output: CliOutput, setExitCode: (code: number) => v
     .addHelpText(
       "after",
       `
-Health: ok; failing since <time> (the last pull failed); stale (the newest backup is older than
-max_age); never backed up. Repositories are read with --no-lock and without a cache.
+Health: ok; failing since <time> (N pulls in a row: the last pull failed); stale (the newest backup
+is older than max_age); never backed up. Repositories are read with --no-lock and without a cache.
 ${exitCodeHelp}`,
     )
     .action(async (options, command) => {
@@ -207,6 +217,34 @@ ${exitCodeHelp}`,
             json: Boolean(options.json),
             prometheusFile: options.prometheus,
             signal: shutdownSignal,
+            hasExplicitLogLevel: Boolean(globals.logLevel || globals.verbose || globals.quiet),
+          },
+          output,
+        ),
+      );
+    });
+
+  server
+    .command("history")
+    .description("show a host's recorded pull attempts, newest last: result, sizes, files, duration, error")
+    .argument("<host>", "a configured host")
+    .option("--limit <n>", "show at most the newest n attempts", parsePositiveInteger, 30)
+    .option("--json", "print the attempts as JSON")
+    .addHelpText(
+      "after",
+      `
+Reads only <state_dir>/server/history/<host>.jsonl (the last ${historyLimit} attempts are kept).
+${exitCodeHelp}`,
+    )
+    .action(async (host: string, options, command) => {
+      const globals = globalOptions(command);
+      setExitCode(
+        await runServerHistory(
+          {
+            configDir: globals.configDir,
+            host,
+            limit: options.limit,
+            json: Boolean(options.json),
             hasExplicitLogLevel: Boolean(globals.logLevel || globals.verbose || globals.quiet),
           },
           output,

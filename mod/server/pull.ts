@@ -12,6 +12,7 @@ import { BackupError, ExitCode, errorMessage } from "../lib/errors.ts";
 import { InstanceLock } from "../lib/lock.ts";
 import { type Logger, log, setLogLevel } from "../lib/log.ts";
 import { sendPing } from "../notify/ping.ts";
+import { appendPullHistory } from "./history.ts";
 import { type HostPullResult, pullHost } from "./host-pull.ts";
 import { mailPullReport, summaryTable } from "./report.ts";
 import { recordPullAttempt } from "./state.ts";
@@ -89,9 +90,12 @@ export async function runServerPull(options: ServerPullOptions): Promise<number>
       });
     }
     // a pull killed in the middle of an atomic write leaves its temporary file, which nothing else removes
-    const hostStates = join(config.global.state_dir, "server", "hosts");
-    for (const name of await removeAbandonedTemporaryFiles(hostStates)) {
-      logger.warn(`Removed "${join(hostStates, name)}", a temporary file left by an interrupted pull`);
+    for (const directory of ["hosts", "history"].map((name) =>
+      join(config.global.state_dir, "server", name),
+    )) {
+      for (const name of await removeAbandonedTemporaryFiles(directory)) {
+        logger.warn(`Removed "${join(directory, name)}", a temporary file left by an interrupted pull`);
+      }
     }
   }
   try {
@@ -129,6 +133,11 @@ export async function runServerPull(options: ServerPullOptions): Promise<number>
           unpackSpace,
         });
         if (options.isDryRun) return result;
+        await appendPullHistory(config.global.state_dir, host.hostname, result.attempt).catch((error) =>
+          hostLogger.warn(
+            `Cannot add the result to the history in "${config.global.state_dir}": ${errorMessage(error)}`,
+          ),
+        );
         try {
           const record = await recordPullAttempt(config.global.state_dir, host.hostname, result.attempt);
           return { ...result, record };

@@ -462,4 +462,47 @@ describe("server pull", () => {
       writeServerConfig();
     }
   }, 180_000);
+
+  test("server history lists a host's recorded pulls, newest last, as a table or JSON", async () => {
+    const state = JSON.parse(readFileSync(join(stateDir, "server", "hosts", "client1.json"), "utf8"));
+    const json = await runBinary(["server", "history", "client1", "--json", "--config-dir", serverConfigDir]);
+    expect(json.exitCode).toBe(0);
+    const attempts = JSON.parse(json.stdout) as { status: string; started_at: string }[];
+    // the tests above failed, skipped and stored client1 several times
+    expect(attempts.length).toBeGreaterThan(5);
+    expect(attempts.at(-1)).toEqual(state.last_attempt);
+    expect(new Set(attempts.map((attempt) => attempt.status))).toEqual(
+      new Set(["ok", "up-to-date", "locked", "failed"]),
+    );
+    const sorted = [...attempts].sort((left, right) => left.started_at.localeCompare(right.started_at));
+    expect(attempts).toEqual(sorted);
+
+    const table = await runBinary([
+      "server",
+      "history",
+      "client1",
+      "--limit",
+      "2",
+      "--config-dir",
+      serverConfigDir,
+    ]);
+    expect(table.exitCode).toBe(0);
+    const lines = table.stdout.trim().split("\n");
+    expect(lines[0]).toMatch(/^started \(UTC\)\s+status\s+archive/);
+    expect(lines).toHaveLength(4);
+
+    const unknown = await runBinary(["server", "history", "nosuchhost", "--config-dir", serverConfigDir]);
+    expect(unknown.exitCode).toBe(2);
+    const badLimit = await runBinary([
+      "server",
+      "history",
+      "client1",
+      "--limit",
+      "0",
+      "--config-dir",
+      serverConfigDir,
+    ]);
+    expect(badLimit.exitCode).toBe(2);
+    expect(badLimit.stderr).toContain("must be a whole number of at least 1");
+  }, 60_000);
 });
