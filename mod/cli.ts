@@ -85,6 +85,18 @@ export function buildProgram(output: CliOutput, setExitCode: (code: number) => v
     return options;
   }
 
+  /** Returns what every job takes from the global options: the config dir, and whether the command line chose the log level (which then wins over the config's). */
+  function jobOptions(command: { optsWithGlobals(): unknown }): {
+    configDir: string;
+    hasExplicitLogLevel: boolean;
+  } {
+    const globals = globalOptions(command);
+    return {
+      configDir: globals.configDir,
+      hasExplicitLogLevel: Boolean(globals.logLevel || globals.verbose || globals.quiet),
+    };
+  }
+
   const config = program.command("config").description("work with the configuration files");
   config
     .command("validate")
@@ -113,14 +125,13 @@ export function buildProgram(output: CliOutput, setExitCode: (code: number) => v
     .option("--service <name...>", "back up only these services (name or type/name)")
     .addHelpText("after", exitCodeHelp)
     .action(async (options, command) => {
-      const globals = globalOptions(command);
+      const job = jobOptions(command);
       setExitCode(
         await runClient({
-          configDir: globals.configDir,
+          ...job,
           isDryRun: Boolean(options.dryRun),
           services: options.service,
           signal: shutdownSignal,
-          hasExplicitLogLevel: Boolean(globals.logLevel || globals.verbose || globals.quiet),
           output,
         }),
       );
@@ -147,14 +158,13 @@ export function buildProgram(output: CliOutput, setExitCode: (code: number) => v
     .option("--host <name...>", "pull only these hosts")
     .addHelpText("after", exitCodeHelp)
     .action(async (options, command) => {
-      const globals = globalOptions(command);
+      const job = jobOptions(command);
       setExitCode(
         await runServerPull({
-          configDir: globals.configDir,
+          ...job,
           isDryRun: Boolean(options.dryRun),
           hosts: options.host,
           signal: shutdownSignal,
-          hasExplicitLogLevel: Boolean(globals.logLevel || globals.verbose || globals.quiet),
           output,
         }),
       );
@@ -208,16 +218,15 @@ is older than max_age); never backed up. Repositories are read with --no-lock an
 ${exitCodeHelp}`,
     )
     .action(async (options, command) => {
-      const globals = globalOptions(command);
+      const job = jobOptions(command);
       setExitCode(
         await runServerStatus(
           {
-            configDir: globals.configDir,
+            ...job,
             hosts: options.host,
             json: Boolean(options.json),
             prometheusFile: options.prometheus,
             signal: shutdownSignal,
-            hasExplicitLogLevel: Boolean(globals.logLevel || globals.verbose || globals.quiet),
           },
           output,
         ),
@@ -237,15 +246,14 @@ Reads only <state_dir>/server/history/<host>.jsonl (the last ${historyLimit} att
 ${exitCodeHelp}`,
     )
     .action(async (host: string, options, command) => {
-      const globals = globalOptions(command);
+      const job = jobOptions(command);
       setExitCode(
         await runServerHistory(
           {
-            configDir: globals.configDir,
+            ...job,
             host,
             limit: options.limit,
             json: Boolean(options.json),
-            hasExplicitLogLevel: Boolean(globals.logLevel || globals.verbose || globals.quiet),
           },
           output,
         ),
@@ -270,14 +278,13 @@ thinned out. read_data_subset "n/t" reads the next part each run; the counter is
 ${exitCodeHelp}`,
     )
     .action(async (options, command) => {
-      const globals = globalOptions(command);
+      const job = jobOptions(command);
       setExitCode(
         await runMaintain({
-          configDir: globals.configDir,
+          ...job,
           isDryRun: Boolean(options.dryRun),
           hosts: options.host,
           signal: shutdownSignal,
-          hasExplicitLogLevel: Boolean(globals.logLevel || globals.verbose || globals.quiet),
           output,
         }),
       );
@@ -301,18 +308,17 @@ Afterwards it prints where the database dumps are and the command that loads eac
 ${exitCodeHelp}`,
     )
     .action(async (host, options, command) => {
-      const globals = globalOptions(command);
+      const job = jobOptions(command);
       setExitCode(
         await runRestore(
           {
-            configDir: globals.configDir,
+            ...job,
             host,
             target: options.target,
             snapshot: options.snapshot,
             service: options.service,
             force: Boolean(options.force),
             signal: shutdownSignal,
-            hasExplicitLogLevel: Boolean(globals.logLevel || globals.verbose || globals.quiet),
           },
           output,
         ),

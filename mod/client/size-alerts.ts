@@ -45,6 +45,11 @@ export async function measureDumps(
   return sizes;
 }
 
+/** Returns whether a size fell below dropRatio of one that was at least minimum (smaller ones vary too much to judge). */
+function hasDropped(before: number, now: number, minimum: number): boolean {
+  return before >= minimum && now < before * dropRatio;
+}
+
 /** Returns one alert per dump that shrank sharply since the previous run. */
 export function dumpSizeAlerts(
   previous: Record<string, number> | undefined,
@@ -54,7 +59,7 @@ export function dumpSizeAlerts(
   const alerts: string[] = [];
   for (const [key, bytes] of Object.entries(current)) {
     const before = previous[key];
-    if (before === undefined || before < minimumPreviousBytes || bytes >= before * dropRatio) continue;
+    if (before === undefined || !hasDropped(before, bytes, minimumPreviousBytes)) continue;
     alerts.push(
       `the dump ${key} shrank from ${before} to ${bytes} bytes since the last run: check that the database was not emptied or replaced`,
     );
@@ -87,9 +92,10 @@ export function serviceSizeAlerts(
   for (const [key, now] of Object.entries(current)) {
     const before = previous[key];
     if (before === undefined) continue;
-    const lostBytes = before.bytes >= minimumPreviousServiceBytes && now.bytes < before.bytes * dropRatio;
-    const lostFiles = before.files >= minimumPreviousServiceFiles && now.files < before.files * dropRatio;
-    if (!lostBytes && !lostFiles) continue;
+    const hasShrunk =
+      hasDropped(before.bytes, now.bytes, minimumPreviousServiceBytes) ||
+      hasDropped(before.files, now.files, minimumPreviousServiceFiles);
+    if (!hasShrunk) continue;
     alerts.push(
       `the service ${key} staged ${formatBytes(now.bytes)} in ${filesText(now.files)}, less than half of the last run's ${formatBytes(before.bytes)} in ${filesText(before.files)}: check that its sources are mounted and complete`,
     );

@@ -54,6 +54,17 @@ function writeClientConfig(extra: Record<string, unknown> = {}): void {
   });
 }
 
+/** Runs `client run` with the test's config, limited to the given services when any are named. */
+function clientRun(...services: string[]) {
+  return runBinary([
+    "client",
+    "run",
+    "--config-dir",
+    configDir,
+    ...services.flatMap((service) => ["--service", service]),
+  ]);
+}
+
 /** Returns the final archives in base_backup_dir. */
 function archives(): string[] {
   return readdirSync(baseDir)
@@ -136,7 +147,7 @@ describe("client run", () => {
   });
 
   test("backs up files, SQLite, MariaDB and an external plugin into one verified archive with a matching sidecar", async () => {
-    const result = await runBinary(["client", "run", "--config-dir", configDir]);
+    const result = await clientRun();
     expect(result.stderr).not.toContain("ERROR");
     expect(result.exitCode).toBe(0);
     const [archive] = archives();
@@ -184,7 +195,7 @@ describe("client run", () => {
     const before = archives();
     // a new archive name needs a new second
     await Bun.sleep(1100);
-    const result = await runBinary(["client", "run", "--config-dir", configDir]);
+    const result = await clientRun();
     expect(result.exitCode).toBe(3);
     const created = archives().filter((name) => !before.includes(name));
     expect(created).toHaveLength(1);
@@ -205,9 +216,9 @@ describe("client run", () => {
   test("a second run while one is running exits 75 and does not disturb the first", async () => {
     writeService(configDir, "slow", "sleeper", { command: { argv: ["sleep", "3"], output: "sleep.out" } });
     await Bun.sleep(1100);
-    const first = runBinary(["client", "run", "--config-dir", configDir, "--service", "slow/sleeper"]);
+    const first = clientRun("slow/sleeper");
     await Bun.sleep(700);
-    const second = await runBinary(["client", "run", "--config-dir", configDir]);
+    const second = await clientRun();
     expect(second.exitCode).toBe(75);
     expect(second.stderr).toContain("Another");
     const firstResult = await first;
@@ -222,21 +233,12 @@ describe("client run", () => {
     });
     try {
       await Bun.sleep(1100);
-      const ok = await runBinary(["client", "run", "--config-dir", configDir, "--service", "files/conf"]);
+      const ok = await clientRun("files/conf");
       expect(ok.exitCode).toBe(0);
       expect(monitor.requests).toEqual(["GET /check-token/start", "GET /check-token"]);
 
       await Bun.sleep(1100);
-      const partial = await runBinary([
-        "client",
-        "run",
-        "--config-dir",
-        configDir,
-        "--service",
-        "files/conf",
-        "--service",
-        "files/broken",
-      ]);
+      const partial = await clientRun("files/conf", "files/broken");
       expect(partial.exitCode).toBe(3);
       expect(monitor.requests.slice(2)).toEqual(["GET /check-token/start", "GET /check-token/fail"]);
       expect(partial.stderr).not.toContain("check-token");
@@ -244,14 +246,7 @@ describe("client run", () => {
       // a monitor that is gone: the run still succeeds, and says the ping failed
       monitor.stop();
       await Bun.sleep(1100);
-      const unreachable = await runBinary([
-        "client",
-        "run",
-        "--config-dir",
-        configDir,
-        "--service",
-        "files/conf",
-      ]);
+      const unreachable = await clientRun("files/conf");
       expect(unreachable.exitCode).toBe(0);
       expect(unreachable.stderr).toMatch(
         /WARN .*Cannot ping the monitor at http:\/\/127\.0\.0\.1:\d+ \(start\)/,
@@ -270,28 +265,14 @@ describe("client run", () => {
     writeService(configDir, "files", "mounted", { files: { paths: [source] } });
     try {
       await Bun.sleep(1100);
-      const full = await runBinary([
-        "client",
-        "run",
-        "--config-dir",
-        configDir,
-        "--service",
-        "files/mounted",
-      ]);
+      const full = await clientRun("files/mounted");
       expect(full.exitCode).toBe(0);
       expect(full.stderr).not.toContain("Alert:");
 
       for (let index = 0; index < 150; index++) rmSync(join(source, `file-${index}.txt`));
       const mailsBefore = smtp.messages.length;
       await Bun.sleep(1100);
-      const empty = await runBinary([
-        "client",
-        "run",
-        "--config-dir",
-        configDir,
-        "--service",
-        "files/mounted",
-      ]);
+      const empty = await clientRun("files/mounted");
       expect(empty.exitCode).toBe(0);
       expect(empty.stderr).toMatch(
         // what is left is the service's own config_used copy

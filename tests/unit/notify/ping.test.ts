@@ -4,18 +4,19 @@
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, test } from "bun:test";
 import { createServer, type Server, type Socket } from "node:net";
 import { type PingSettings, pingSchema } from "../../../mod/config/ping.ts";
-import { getLogLevel, Logger, type LogLevel, setLogLevel, setLogSink } from "../../../mod/lib/log.ts";
+import { Logger } from "../../../mod/lib/log.ts";
 import { sendPing } from "../../../mod/notify/ping.ts";
 import { type MonitorHandle, startMonitor } from "../../harness/monitor.ts";
 import { freePort } from "../../harness/tmp.ts";
+import { captureLog } from "../plugins/context.ts";
 
 const token = "6f1c9d2e-4b7a-4c1e-9f0a-2d3b4c5d6e7f";
 let monitor: MonitorHandle;
 let silent: Server;
 let silentPort: number;
 const silentSockets: Socket[] = [];
-const logLines: string[] = [];
-let previousLevel: LogLevel;
+/** Ends the test's log capture and returns its lines (debug included); again in afterEach, harmlessly. */
+let finishLog: () => string[];
 const logger = new Logger("test");
 
 beforeAll(async () => {
@@ -24,7 +25,6 @@ beforeAll(async () => {
   silent = createServer((socket) => silentSockets.push(socket));
   await new Promise<void>((resolve) => silent.listen(0, "127.0.0.1", resolve));
   silentPort = (silent.address() as { port: number }).port;
-  previousLevel = getLogLevel();
 });
 afterAll(async () => {
   monitor.stop();
@@ -34,14 +34,9 @@ afterAll(async () => {
 beforeEach(() => {
   monitor.requests.length = 0;
   monitor.status = 200;
-  logLines.length = 0;
-  setLogLevel("debug");
-  setLogSink({ write: (line) => logLines.push(line) }, { isJournal: false });
+  finishLog = captureLog();
 });
-afterEach(() => {
-  setLogSink(undefined);
-  setLogLevel(previousLevel);
-});
+afterEach(() => finishLog());
 
 /** Returns ping settings on the test server, as the config would hold them. */
 function settings(base: string, extra: Record<string, unknown> = {}): PingSettings {
@@ -66,30 +61,31 @@ describe("sendPing", () => {
     });
     await sendPing(undefined, "success", { logger, isDryRun: false });
     expect(monitor.requests).toHaveLength(3);
+    const logLines = finishLog();
     expect(logLines.some((line) => line.includes(`Pinged the monitor at ${base} (success)`))).toBe(true);
   });
 
   test("dry-run says what it would ping and sends nothing", async () => {
     await sendPing(settings(monitor.url("")), "success", { logger, isDryRun: true });
     expect(monitor.requests).toEqual([]);
-    expect(logLines.join("\n")).toContain(`would ping the monitor at ${monitor.url("")} (success)`);
+    expect(finishLog().join("\n")).toContain(`would ping the monitor at ${monitor.url("")} (success)`);
   });
 
   test("an HTTP error, a closed port and a monitor that never answers are logged, never thrown, and bounded by the timeout", async () => {
     monitor.status = 500;
     await sendPing(settings(monitor.url("")), "failure", { logger, isDryRun: false });
-    expect(logLines.join("\n")).toMatch(/WARN .*answered the failure ping with HTTP 500/);
-
     const closed = await freePort();
     await sendPing(settings(`http://127.0.0.1:${closed}`), "success", { logger, isDryRun: false });
-    expect(logLines.join("\n")).toContain(`Cannot ping the monitor at http://127.0.0.1:${closed} (success)`);
-
     const started = performance.now();
     await sendPing(settings(`http://127.0.0.1:${silentPort}`, { timeout: "1s" }), "start", {
       logger,
       isDryRun: false,
     });
     expect(performance.now() - started).toBeLessThan(5000);
+
+    const logLines = finishLog();
+    expect(logLines.join("\n")).toMatch(/WARN .*answered the failure ping with HTTP 500/);
+    expect(logLines.join("\n")).toContain(`Cannot ping the monitor at http://127.0.0.1:${closed} (success)`);
     expect(logLines.join("\n")).toContain(
       `Cannot ping the monitor at http://127.0.0.1:${silentPort} (start)`,
     );
